@@ -1,0 +1,32 @@
+//! Compiles `proto/` with a pure-Rust protobuf compiler (no `protoc` install needed) into prost
+//! structs plus protojson serde impls (pbjson), so JSON follows protojson: JSON and proto field
+//! names accepted, 64-bit ints as strings, enums by name, RFC 3339 timestamps.
+
+use std::{env, path::PathBuf};
+
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let files = ["proto/telemetry/v1/telemetry.proto", "proto/engine/v1/engine.proto"];
+    let fds = protox::compile(files, ["proto"])?;
+
+    prost_build::Config::new()
+        .compile_well_known_types()
+        // Ordered maps keep the protobuf encoding canonical, so the content-derived `_id` of a
+        // frame with a map (GenericEvent.data) is the same on every retry.
+        .btree_map(["."])
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .compile_fds(fds.clone())?;
+
+    pbjson_build::Builder::new()
+        .register_descriptors(&fds.encode_to_vec())?
+        .ignore_unknown_fields()
+        .btree_map(["."])
+        // Hand-written in `src/proto/compat.rs` to accept the first producer generation's names.
+        .exclude([".telemetry.v1.Role", ".telemetry.v1.DiscPossessionChanged"])
+        .out_dir(&out)
+        .build(&[".telemetry.v1", ".engine.v1"])?;
+    Ok(())
+}

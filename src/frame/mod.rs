@@ -1,0 +1,104 @@
+//! Decoding and validating an incoming frame, and building the document the store keeps.
+//!
+//! Frames are decoded straight into the typed prost structs (no dynamic JSON tree) and the
+//! stored document is serialized straight to raw BSON bytes: the two costs that dominate ingest.
+
+mod document;
+mod finite;
+
+use prost::Message;
+use serde::Deserialize;
+
+pub use document::{EventDocument, EventId, RenderError, StoredEvent, render_event_json};
+
+use crate::ids::{IdError, SessionId};
+use crate::proto::LobbySessionStateFrame;
+
+/// How the request body encodes the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// protojson (JSON names and proto names both accepted).
+    Json,
+    /// Binary protobuf.
+    Protobuf,
+}
+
+/// Why a frame was refused. Every variant is the client's fault (a 400).
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("malformed JSON: {0}")]
+    Syntax(#[source] serde_json::Error),
+    #[error("frame does not match the schema: {0}")]
+    Schema(#[source] serde_json::Error),
+    #[error("malformed protobuf: {0}")]
+    Protobuf(#[source] prost::DecodeError),
+    #[error("frame has no session")]
+    MissingSession,
+    #[error("bad session.sessionid: {0}")]
+    SessionId(#[source] IdError),
+    #[error("{0} holds a non-finite number (NaN or Infinity)")]
+    NonFinite(&'static str),
+}
+
+impl FrameError {
+    /// Short, stable label for the `frames_rejected_total{reason}` metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FrameError::Syntax(_) => "bad_json",
+            FrameError::Protobuf(_) => "bad_protobuf",
+            FrameError::Schema(_) | FrameError::MissingSession | FrameError::NonFinite(_) => {
+                "schema"
+            }
+            FrameError::SessionId(_) => "bad_id",
+        }
+    }
+}
+
+/// A frame that passed validation, with what the edge learned while decoding it.
+#[derive(Debug)]
+pub struct DecodedFrame {
+    pub frame: LobbySessionStateFrame,
+    pub session: SessionId,
+    /// JSON fields the schema does not know (ignored, as protojson receivers must).
+    pub unknown_fields: u32,
+}
+
+/// Decodes and validates one frame.
+pub fn decode(body: &[u8], encoding: Encoding) -> Result<DecodedFrame, FrameError> {
+    let (frame, unknown_fields) = match encoding {
+        Encoding::Json => decode_json(body)?,
+        Encoding::Protobuf => (
+            LobbySessionStateFrame::decode(body).map_err(FrameError::Protobuf)?,
+            0,
+        ),
+    };
+    let session = frame.session.as_ref().ok_or(FrameError::MissingSession)?;
+    let session = SessionId::parse(&session.session_id).map_err(FrameError::SessionId)?;
+    finite::check(&frame)?;
+    Ok(DecodedFrame {
+        frame,
+        session,
+        unknown_fields,
+    })
+}
+
+fn decode_json(body: &[u8]) -> Result<(LobbySessionStateFrame, u32), FrameError> {
+    let classify = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Data => FrameError::Schema(e),
+        _ => FrameError::Syntax(e),
+    };
+    let mut unknown = 0u32;
+    let mut count_unknown = |_: serde_ignored::Path<'_>| unknown += 1;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let frame = LobbySessionStateFrame::deserialize(serde_ignored::Deserializer::new(
+        &mut de,
+        &mut count_unknown,
+    ))
+    .map_err(classify)?;
+    // Bytes after the first JSON value are an error, never silently dropped.
+    de.end().map_err(classify)?;
+    Ok((frame, unknown))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,5 @@
+pub mod frame;
+pub mod ids;
+pub mod metrics;
+pub mod proto;
+pub mod store;

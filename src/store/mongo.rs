@@ -1,0 +1,213 @@
+//! The MongoDB backend: the production store. The service is stateless, so users scale out by
+//! running more instances against a replica set or a sharded cluster (shard key
+//! `{match_id: "hashed"}` or `{match_id: 1, timestamp: 1}`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bson::{Bson, RawDocumentBuf, doc};
+use futures::{StreamExt, TryStreamExt};
+use mongodb::error::{ErrorKind, Error as MongoError};
+use mongodb::options::{Acknowledgment, ClientOptions, CollectionOptions, WriteConcern};
+use mongodb::{Client, Collection, IndexModel};
+
+use super::{EventStream, ReadQuery, Store, StoreError, WriteOutcome};
+use crate::frame::{EventDocument, StoredEvent};
+
+/// Server codes that mean "try again shortly": a primary stepping down, a node shutting down
+/// or recovering, a network hiccup reported by the server.
+const TRANSIENT_CODES: [i32; 13] = [
+    11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 134, 262,
+];
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Settings for [`MongoStore::connect`].
+#[derive(Debug, Clone)]
+pub struct MongoSettings {
+    pub uri: String,
+    pub database: String,
+    pub collection: String,
+    /// Bounds connecting, server selection, pings and the first batch of a read.
+    pub timeout: Duration,
+    /// `w`: `majority`, a node count, or a tag set name; `None` keeps the server's default.
+    pub write_concern: Option<String>,
+    /// Ask for the write to be journaled before it is acknowledged.
+    pub journal: Option<bool>,
+}
+
+pub struct MongoStore {
+    client: Client,
+    collection: Collection<RawDocumentBuf>,
+    timeout: Duration,
+}
+
+impl MongoStore {
+    /// Connects and checks the server answers within the timeout, so a wrong URI fails start-up
+    /// rather than the first request.
+    pub async fn connect(settings: &MongoSettings) -> Result<Self, StoreError> {
+        let mut options = tokio::time::timeout(settings.timeout, ClientOptions::parse(&settings.uri))
+            .await
+            .map_err(|_| StoreError::Timeout(settings.timeout))?
+            .map_err(|e| StoreError::Failed(Box::new(e)))?;
+        options.connect_timeout = Some(settings.timeout);
+        options.server_selection_timeout = Some(settings.timeout);
+        options.app_name.get_or_insert_with(|| "session-events".into());
+        let client = Client::with_options(options).map_err(|e| StoreError::Failed(Box::new(e)))?;
+
+        let write_concern = WriteConcern::builder()
+            .w(settings.write_concern.as_deref().map(parse_w))
+            .journal(settings.journal)
+            .w_timeout(settings.timeout)
+            .build();
+        let collection = client.database(&settings.database).collection_with_options(
+            &settings.collection,
+            CollectionOptions::builder().write_concern(write_concern).build(),
+        );
+        let store = Self {
+            client,
+            collection,
+            timeout: settings.timeout,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = Result<T, MongoError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))?
+            .map_err(classify)
+    }
+}
+
+fn parse_w(w: &str) -> Acknowledgment {
+    match w.parse::<u32>() {
+        Ok(n) => Acknowledgment::Nodes(n),
+        Err(_) => Acknowledgment::from(w.to_owned()),
+    }
+}
+
+fn is_transient(e: &MongoError) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::ServerSelection { .. } => true,
+        ErrorKind::Command(c) => TRANSIENT_CODES.contains(&c.code),
+        // The documents may or may not be durable: retry (idempotent) until it is certain.
+        ErrorKind::InsertMany(m) => m.write_concern_error.is_some(),
+        _ => e.contains_label("RetryableWriteError") || e.contains_label("TransientTransactionError"),
+    }
+}
+
+fn classify(e: MongoError) -> StoreError {
+    if is_transient(&e) {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Failed(Box::new(e))
+    }
+}
+
+/// The filter of a read: the match, the time window, and the keyset position of `after`.
+fn read_filter(q: &ReadQuery) -> bson::Document {
+    let mut filter = doc! { "match_id": q.match_id.as_str() };
+    let mut ts = bson::Document::new();
+    if let Some(since) = q.since_ms {
+        ts.insert("$gte", bson::DateTime::from_millis(since));
+    }
+    if let Some(until) = q.until_ms {
+        ts.insert("$lte", bson::DateTime::from_millis(until));
+    }
+    if !ts.is_empty() {
+        filter.insert("timestamp", ts);
+    }
+    if let Some(c) = &q.after {
+        let t = bson::DateTime::from_millis(c.timestamp_ms);
+        let r = bson::DateTime::from_millis(c.received_at_ms);
+        let id = Bson::String(c.id.to_hex());
+        filter.insert(
+            "$or",
+            vec![
+                doc! { "timestamp": { "$gt": t } },
+                doc! { "timestamp": t, "received_at": { "$gt": r } },
+                doc! { "timestamp": t, "received_at": r, "_id": { "$gt": id } },
+            ],
+        );
+    }
+    filter
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn name(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn ensure_indexes(&self) -> Result<(), StoreError> {
+        let models = [
+            doc! { "match_id": 1 },
+            doc! { "match_id": 1, "timestamp": 1 },
+            // Serves the read order (and the paging cursor) without an in-memory sort.
+            doc! { "match_id": 1, "timestamp": 1, "received_at": 1, "_id": 1 },
+        ]
+        .into_iter()
+        .map(|keys| IndexModel::builder().keys(keys).build());
+        self.bounded(self.collection.create_indexes(models).into_future()).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let db = self.client.database(self.collection.namespace().db.as_str());
+        self.bounded(db.run_command(doc! { "ping": 1 }).into_future()).await?;
+        Ok(())
+    }
+
+    async fn write_batch(&self, docs: &[EventDocument]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let result = self
+            .collection
+            .insert_many(docs.iter().map(|d| &d.bson))
+            .ordered(false)
+            .await;
+        let mut outcomes = vec![WriteOutcome::Stored; docs.len()];
+        match result {
+            Ok(_) => Ok(outcomes),
+            Err(e) if is_transient(&e) => Err(StoreError::Unavailable(Box::new(e))),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(m) => {
+                    for we in m.write_errors.iter().flatten() {
+                        let Some(slot) = outcomes.get_mut(we.index) else { continue };
+                        *slot = if we.code == DUPLICATE_KEY {
+                            WriteOutcome::Duplicate
+                        } else {
+                            WriteOutcome::Rejected(format!("{} (code {})", we.message, we.code))
+                        };
+                    }
+                    Ok(outcomes)
+                }
+                _ => Err(StoreError::Failed(Box::new(e))),
+            },
+        }
+    }
+
+    async fn read(&self, q: ReadQuery) -> Result<EventStream, StoreError> {
+        let mut find = self
+            .collection
+            .find(read_filter(&q))
+            .sort(doc! { "timestamp": 1, "received_at": 1, "_id": 1 })
+            .batch_size(256);
+        if let Some(limit) = q.limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        let cursor = self.bounded(find.into_future()).await?;
+        Ok(cursor
+            .map_err(classify)
+            .map_ok(StoredEvent)
+            .boxed())
+    }
+
+    async fn close(&self) {
+        self.client.clone().shutdown().await;
+    }
+}
