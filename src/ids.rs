@@ -13,9 +13,13 @@ pub const MAX_USER_ID_LEN: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("node id must be 1-{MAX_NODE_ID_LEN} bytes of visible ASCII without '/', '?', '#', '%' or spaces")]
+    #[error(
+        "node id must be 1-{MAX_NODE_ID_LEN} bytes of visible ASCII without '/', '?', '#', '%' or spaces"
+    )]
     BadNodeId,
-    #[error("user id must be at most {MAX_USER_ID_LEN} bytes of visible ASCII or UTF-8 without control characters")]
+    #[error(
+        "user id must be at most {MAX_USER_ID_LEN} bytes of visible ASCII or UTF-8 without control characters"
+    )]
     BadUserId,
     #[error("session id is not a UUID")]
     BadSessionId,
@@ -39,7 +43,9 @@ impl NodeId {
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'%'));
-        valid.then(|| Self(raw.to_owned())).ok_or(IdError::BadNodeId)
+        valid
+            .then(|| Self(raw.to_owned()))
+            .ok_or(IdError::BadNodeId)
     }
 
     /// The header value, or [`DEFAULT_NODE_ID`] when it is absent or empty.
@@ -62,7 +68,9 @@ pub struct UserId(String);
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let valid = raw.len() <= MAX_USER_ID_LEN && !raw.chars().any(char::is_control);
-        valid.then(|| Self(raw.to_owned())).ok_or(IdError::BadUserId)
+        valid
+            .then(|| Self(raw.to_owned()))
+            .ok_or(IdError::BadUserId)
     }
 
     /// `None` when the header is absent or empty.
@@ -109,7 +117,12 @@ const UUID_LEN: usize = 36;
 impl MatchId {
     pub fn new(session: SessionId, node: &NodeId) -> Self {
         let mut s = String::with_capacity(UUID_LEN + 1 + node.as_str().len());
-        s.push_str(session.0.hyphenated().encode_lower(&mut Uuid::encode_buffer()));
+        s.push_str(
+            session
+                .0
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer()),
+        );
         s.push('.');
         s.push_str(node.as_str());
         Self(s)
@@ -204,7 +217,10 @@ mod tests {
     #[test]
     fn node_id_rules() {
         assert_eq!(NodeId::from_header(None).unwrap().as_str(), DEFAULT_NODE_ID);
-        assert_eq!(NodeId::from_header(Some("")).unwrap().as_str(), DEFAULT_NODE_ID);
+        assert_eq!(
+            NodeId::from_header(Some("")).unwrap().as_str(),
+            DEFAULT_NODE_ID
+        );
         assert!(NodeId::parse(&"n".repeat(MAX_NODE_ID_LEN)).is_ok());
         for bad in ["a b", "a/b", "a?b", "a#b", "a%b", "é", "\u{7f}", "tab\t"] {
             assert_eq!(NodeId::parse(bad), Err(IdError::BadNodeId), "{bad:?}");

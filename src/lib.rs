@@ -1,5 +1,12 @@
+pub mod config;
 pub mod frame;
+pub mod http;
 pub mod ids;
+pub mod logging;
 pub mod metrics;
+pub mod pipeline;
 pub mod proto;
+pub mod server;
+pub mod service;
 pub mod store;
+pub mod synth;

@@ -32,10 +32,9 @@ pub const BUILD_INFO: &str = "session_events_build_info";
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-const BATCH_FRAMES_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
-const BATCH_BYTES_BUCKETS: &[f64] = &[
-    16e3, 64e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6, 16e6,
-];
+const BATCH_FRAMES_BUCKETS: &[f64] =
+    &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+const BATCH_BYTES_BUCKETS: &[f64] = &[16e3, 64e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6, 16e6];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle (tests spawn many
 /// services in one process; they share it).
@@ -46,10 +45,16 @@ pub fn install() -> PrometheusHandle {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE_FRAMES.into()), BATCH_FRAMES_BUCKETS)
+                    b.set_buckets_for_metric(
+                        Matcher::Full(BATCH_SIZE_FRAMES.into()),
+                        BATCH_FRAMES_BUCKETS,
+                    )
                 })
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE_BYTES.into()), BATCH_BYTES_BUCKETS)
+                    b.set_buckets_for_metric(
+                        Matcher::Full(BATCH_SIZE_BYTES.into()),
+                        BATCH_BYTES_BUCKETS,
+                    )
                 })
                 .expect("bucket lists are non-empty constants")
                 .install_recorder()
@@ -62,23 +67,68 @@ pub fn install() -> PrometheusHandle {
 }
 
 fn describe() {
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by method, route and status.");
-    describe_histogram!(HTTP_REQUEST_DURATION, Unit::Seconds, "HTTP request latency, by method and route.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by method and route."
+    );
     describe_gauge!(QUEUE_DEPTH, "Frames waiting in the ingest queue.");
     describe_gauge!(QUEUE_CAPACITY, "Most frames the ingest queue holds.");
-    describe_gauge!(QUEUE_BYTES, Unit::Bytes, "Bytes of documents waiting in the ingest queue.");
-    describe_gauge!(QUEUE_CAPACITY_BYTES, Unit::Bytes, "Most bytes the ingest queue holds.");
-    describe_counter!(FRAMES_RECEIVED, "Frames that passed validation and were offered to the queue.");
-    describe_counter!(FRAMES_WRITTEN, "Frames durably written (including duplicates of stored frames).");
+    describe_gauge!(
+        QUEUE_BYTES,
+        Unit::Bytes,
+        "Bytes of documents waiting in the ingest queue."
+    );
+    describe_gauge!(
+        QUEUE_CAPACITY_BYTES,
+        Unit::Bytes,
+        "Most bytes the ingest queue holds."
+    );
+    describe_counter!(
+        FRAMES_RECEIVED,
+        "Frames that passed validation and were offered to the queue."
+    );
+    describe_counter!(
+        FRAMES_WRITTEN,
+        "Frames durably written (including duplicates of stored frames)."
+    );
     describe_counter!(FRAMES_REJECTED, "Frames refused, by reason.");
-    describe_counter!(FRAMES_DUPLICATE, "Frames that were already stored (retries).");
-    describe_counter!(FRAMES_UNKNOWN_FIELDS, "JSON fields ignored because the schema does not know them.");
-    describe_counter!(FRAMES_DROPPED, "Frames acknowledged on enqueue that could not be written.");
+    describe_counter!(
+        FRAMES_DUPLICATE,
+        "Frames that were already stored (retries)."
+    );
+    describe_counter!(
+        FRAMES_UNKNOWN_FIELDS,
+        "JSON fields ignored because the schema does not know them."
+    );
+    describe_counter!(
+        FRAMES_DROPPED,
+        "Frames acknowledged on enqueue that could not be written."
+    );
     describe_histogram!(BATCH_SIZE_FRAMES, "Frames per insert batch.");
     describe_histogram!(BATCH_SIZE_BYTES, Unit::Bytes, "Bytes per insert batch.");
-    describe_histogram!(STORE_WRITE_DURATION, Unit::Seconds, "Time of one batch write to the store.");
+    describe_histogram!(
+        STORE_WRITE_DURATION,
+        Unit::Seconds,
+        "Time of one batch write to the store."
+    );
     describe_counter!(STORE_WRITE_ERRORS, "Failed batch writes, by kind.");
-    describe_histogram!(STORE_READ_DURATION, Unit::Seconds, "Time to the first result of a store read.");
-    describe_histogram!(ACK_LATENCY, Unit::Seconds, "Enqueue to durable write, per frame.");
-    describe_gauge!(BUILD_INFO, "Always 1; the version label says which build runs.");
+    describe_histogram!(
+        STORE_READ_DURATION,
+        Unit::Seconds,
+        "Time to the first result of a store read."
+    );
+    describe_histogram!(
+        ACK_LATENCY,
+        Unit::Seconds,
+        "Enqueue to durable write, per frame."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build runs."
+    );
 }

@@ -132,7 +132,10 @@ impl StoredEvent {
     }
 
     pub fn id(&self) -> Result<EventId, RenderError> {
-        let hex = self.raw().get_str("_id").map_err(|_| RenderError::Field("_id"))?;
+        let hex = self
+            .raw()
+            .get_str("_id")
+            .map_err(|_| RenderError::Field("_id"))?;
         EventId::from_hex(hex).ok_or(RenderError::Field("_id"))
     }
 
@@ -153,7 +156,10 @@ impl StoredEvent {
 
     /// The frame, decoded from its stored protojson shape.
     pub fn frame(&self) -> Result<LobbySessionStateFrame, RenderError> {
-        let data = self.raw().get_document("data").map_err(|_| RenderError::Field("data"))?;
+        let data = self
+            .raw()
+            .get_document("data")
+            .map_err(|_| RenderError::Field("data"))?;
         Ok(bson::from_slice(data.as_bytes())?)
     }
 }
@@ -170,7 +176,9 @@ pub fn render_event_json(event: &StoredEvent, out: &mut Vec<u8>) -> Result<(), R
     }
     let raw = event.raw();
     let out_event = Out {
-        match_id: raw.get_str("match_id").map_err(|_| RenderError::Field("match_id"))?,
+        match_id: raw
+            .get_str("match_id")
+            .map_err(|_| RenderError::Field("match_id"))?,
         user_id: raw.get_str("user_id").ok(),
         data: event.frame()?,
     };

@@ -3,17 +3,21 @@
 //! so a frame holding one would not round-trip: refuse it at the edge with the field's name.
 
 use super::FrameError;
+use crate::proto::LobbySessionStateFrame;
 use crate::proto::engine::v1::{
     BodyPart, Disc, HandPart, LastScore, LastThrowInfo, PauseState, PlayerRoot, SessionResponse,
     TeamMember,
 };
 use crate::proto::telemetry::v1::lobby_session_event::Event;
-use crate::proto::LobbySessionStateFrame;
 
 type Check = Result<(), FrameError>;
 
 fn num(field: &'static str, v: f64) -> Check {
-    if v.is_finite() { Ok(()) } else { Err(FrameError::NonFinite(field)) }
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(FrameError::NonFinite(field))
+    }
 }
 
 fn all(field: &'static str, vs: &[f64]) -> Check {
@@ -61,7 +65,9 @@ fn session(s: &SessionResponse) -> Check {
     num("session.payload_speed", s.payload_speed)?;
     num("session.game_clock", s.game_clock)?;
     s.teams.iter().try_for_each(|t| {
-        opt(&t.stats, |st| num("teams.stats.possession_time", st.possession_time))?;
+        opt(&t.stats, |st| {
+            num("teams.stats.possession_time", st.possession_time)
+        })?;
         t.players.iter().try_for_each(member)
     })
 }
@@ -113,11 +119,15 @@ fn throw(t: &LastThrowInfo) -> Check {
 }
 
 fn body(field: &'static str, b: &BodyPart) -> Check {
-    [&b.position, &b.forward, &b.left, &b.up].into_iter().try_for_each(|v| all(field, v))
+    [&b.position, &b.forward, &b.left, &b.up]
+        .into_iter()
+        .try_for_each(|v| all(field, v))
 }
 
 fn hand(field: &'static str, h: &HandPart) -> Check {
-    [&h.pos, &h.forward, &h.left, &h.up].into_iter().try_for_each(|v| all(field, v))
+    [&h.pos, &h.forward, &h.left, &h.up]
+        .into_iter()
+        .try_for_each(|v| all(field, v))
 }
 
 fn member(m: &TeamMember) -> Check {
@@ -127,5 +137,7 @@ fn member(m: &TeamMember) -> Check {
     opt(&m.right_hand, |h| hand("player.rhand", h))?;
     num("player.packetlossratio", m.packet_loss_ratio)?;
     all("player.velocity", &m.velocity)?;
-    opt(&m.stats, |s| num("player.stats.possession_time", s.possession_time))
+    opt(&m.stats, |s| {
+        num("player.stats.possession_time", s.possession_time)
+    })
 }

@@ -9,7 +9,9 @@ mod finite;
 use prost::Message;
 use serde::Deserialize;
 
-pub use document::{EventDocument, EventId, RenderError, StoredEvent, render_event_json};
+pub use document::{
+    DocumentError, EventDocument, EventId, RenderError, StoredEvent, render_event_json,
+};
 
 use crate::ids::{IdError, SessionId};
 use crate::proto::LobbySessionStateFrame;

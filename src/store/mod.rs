@@ -4,6 +4,7 @@
 //! Both keep the same semantics: idempotent writes keyed by the content-derived `_id`, and
 //! reads of one match ordered by frame timestamp, then arrival (`received_at`), then `_id`.
 
+pub mod embedded;
 pub mod mongo;
 mod query;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bson::{Bson, RawDocumentBuf, doc};
 use futures::{StreamExt, TryStreamExt};
-use mongodb::error::{ErrorKind, Error as MongoError};
+use mongodb::error::{Error as MongoError, ErrorKind};
 use mongodb::options::{Acknowledgment, ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection, IndexModel};
 
@@ -45,13 +45,16 @@ impl MongoStore {
     /// Connects and checks the server answers within the timeout, so a wrong URI fails start-up
     /// rather than the first request.
     pub async fn connect(settings: &MongoSettings) -> Result<Self, StoreError> {
-        let mut options = tokio::time::timeout(settings.timeout, ClientOptions::parse(&settings.uri))
-            .await
-            .map_err(|_| StoreError::Timeout(settings.timeout))?
-            .map_err(|e| StoreError::Failed(Box::new(e)))?;
+        let mut options =
+            tokio::time::timeout(settings.timeout, ClientOptions::parse(&settings.uri))
+                .await
+                .map_err(|_| StoreError::Timeout(settings.timeout))?
+                .map_err(|e| StoreError::Failed(Box::new(e)))?;
         options.connect_timeout = Some(settings.timeout);
         options.server_selection_timeout = Some(settings.timeout);
-        options.app_name.get_or_insert_with(|| "session-events".into());
+        options
+            .app_name
+            .get_or_insert_with(|| "session-events".into());
         let client = Client::with_options(options).map_err(|e| StoreError::Failed(Box::new(e)))?;
 
         let write_concern = WriteConcern::builder()
@@ -61,7 +64,9 @@ impl MongoStore {
             .build();
         let collection = client.database(&settings.database).collection_with_options(
             &settings.collection,
-            CollectionOptions::builder().write_concern(write_concern).build(),
+            CollectionOptions::builder()
+                .write_concern(write_concern)
+                .build(),
         );
         let store = Self {
             client,
@@ -98,7 +103,9 @@ fn is_transient(e: &MongoError) -> bool {
         ErrorKind::Command(c) => TRANSIENT_CODES.contains(&c.code),
         // The documents may or may not be durable: retry (idempotent) until it is certain.
         ErrorKind::InsertMany(m) => m.write_concern_error.is_some(),
-        _ => e.contains_label("RetryableWriteError") || e.contains_label("TransientTransactionError"),
+        _ => {
+            e.contains_label("RetryableWriteError") || e.contains_label("TransientTransactionError")
+        }
     }
 }
 
@@ -154,13 +161,17 @@ impl Store for MongoStore {
         ]
         .into_iter()
         .map(|keys| IndexModel::builder().keys(keys).build());
-        self.bounded(self.collection.create_indexes(models).into_future()).await?;
+        self.bounded(self.collection.create_indexes(models).into_future())
+            .await?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let db = self.client.database(self.collection.namespace().db.as_str());
-        self.bounded(db.run_command(doc! { "ping": 1 }).into_future()).await?;
+        let db = self
+            .client
+            .database(self.collection.namespace().db.as_str());
+        self.bounded(db.run_command(doc! { "ping": 1 }).into_future())
+            .await?;
         Ok(())
     }
 
@@ -177,7 +188,9 @@ impl Store for MongoStore {
             Err(e) => match e.kind.as_ref() {
                 ErrorKind::InsertMany(m) => {
                     for we in m.write_errors.iter().flatten() {
-                        let Some(slot) = outcomes.get_mut(we.index) else { continue };
+                        let Some(slot) = outcomes.get_mut(we.index) else {
+                            continue;
+                        };
                         *slot = if we.code == DUPLICATE_KEY {
                             WriteOutcome::Duplicate
                         } else {
@@ -201,10 +214,7 @@ impl Store for MongoStore {
             find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
         }
         let cursor = self.bounded(find.into_future()).await?;
-        Ok(cursor
-            .map_err(classify)
-            .map_ok(StoredEvent)
-            .boxed())
+        Ok(cursor.map_err(classify).map_ok(StoredEvent).boxed())
     }
 
     async fn close(&self) {

@@ -1,0 +1,272 @@
+//! Every setting, as a CLI flag and an environment variable (the original service's names where
+//! it had them), with every default in [`defaults`]. `Config::default()` equals the CLI with no
+//! flags and no environment, so the library and the binary start the same service.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Every default in one place.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const DATABASE_NAME: &str = "nakama";
+    pub const COLLECTION_NAME: &str = "session_events";
+    pub const SERVER_ADDRESS: &str = ":8080";
+    pub const MONGO_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DATA_DIR: &str = "./data";
+    /// ~8k frames is almost a second of a busy deployment's aggregate rate.
+    pub const QUEUE_CAPACITY: usize = 8192;
+    pub const QUEUE_MAX_BYTES: usize = 128 * 1024 * 1024;
+    pub const BATCH_MAX_DOCS: usize = 500;
+    /// Well under MongoDB's 48 MB message limit, so one batch is one round trip.
+    pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
+    pub const BATCH_LINGER: Duration = Duration::from_millis(5);
+    pub const WRITERS: usize = 4;
+    /// A full 30 KB frame with bones is far below this; gzip bodies are checked again after
+    /// decompression.
+    pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+    pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(50);
+    pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(2);
+    pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
+    pub const READY_HIGH_WATER: f64 = 0.9;
+}
+
+/// When a POST is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckMode {
+    /// 200 once the frame's batch is written at the configured write concern (default).
+    Durable,
+    /// 202 as soon as the frame is queued: lower latency, but a frame queued when the process
+    /// dies (or that the store refuses until shutdown) is lost although it was acknowledged.
+    Enqueue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// session-events: ingest EchoVR telemetry frames over HTTP and store them in MongoDB.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    /// MongoDB connection string. Unset: the embedded store in DATA_DIR.
+    #[arg(long, env = "MONGO_URI")]
+    pub mongo_uri: Option<String>,
+
+    /// MongoDB database.
+    #[arg(long, env = "DATABASE_NAME", default_value = defaults::DATABASE_NAME)]
+    pub database_name: String,
+
+    /// MongoDB collection.
+    #[arg(long, env = "COLLECTION_NAME", default_value = defaults::COLLECTION_NAME)]
+    pub collection_name: String,
+
+    /// HTTP bind address; ":PORT" means every interface.
+    #[arg(long, env = "SERVER_ADDRESS", default_value = defaults::SERVER_ADDRESS, value_parser = parse_address)]
+    pub server_address: SocketAddr,
+
+    /// Bound on connecting to, pinging and querying MongoDB (e.g. 10s, 250ms).
+    #[arg(long, env = "MONGO_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mongo_timeout: Duration,
+
+    /// Request deadline: a POST not durable by then is answered 504 (safe to retry).
+    #[arg(long, env = "SERVER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub server_timeout: Duration,
+
+    /// Directory of the embedded store (used when MONGO_URI is unset).
+    #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// Most frames waiting to be written; beyond it POSTs get 503 + Retry-After.
+    #[arg(long, env = "QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY, value_parser = positive)]
+    pub queue_capacity: usize,
+
+    /// Most bytes of documents waiting to be written (bounds memory under overload).
+    #[arg(long, env = "QUEUE_MAX_BYTES", default_value_t = defaults::QUEUE_MAX_BYTES, value_parser = positive)]
+    pub queue_max_bytes: usize,
+
+    /// Most frames in one insert_many.
+    #[arg(long, env = "BATCH_MAX_DOCS", default_value_t = defaults::BATCH_MAX_DOCS, value_parser = positive)]
+    pub batch_max_docs: usize,
+
+    /// Most bytes in one insert_many.
+    #[arg(long, env = "BATCH_MAX_BYTES", default_value_t = defaults::BATCH_MAX_BYTES, value_parser = positive)]
+    pub batch_max_bytes: usize,
+
+    /// How long a writer waits for more frames after the first before writing a partial batch.
+    #[arg(long, env = "BATCH_LINGER", default_value = "5ms", value_parser = humantime::parse_duration)]
+    pub batch_linger: Duration,
+
+    /// Writer threads; each keeps one batch in flight.
+    #[arg(long, env = "WRITERS", default_value_t = defaults::WRITERS, value_parser = positive)]
+    pub writers: usize,
+
+    /// When a POST is answered: after the durable write (200) or on enqueue (202).
+    #[arg(long, env = "ACK_MODE", value_enum, default_value_t = AckMode::Durable)]
+    pub ack_mode: AckMode,
+
+    /// MongoDB write concern `w` (majority, a node count, or a tag); unset: the server default.
+    #[arg(long, env = "WRITE_CONCERN", value_parser = parse_write_concern)]
+    pub write_concern: Option<String>,
+
+    /// Require the write to reach the journal before it is acknowledged.
+    #[arg(long, env = "WRITE_JOURNAL")]
+    pub write_journal: Option<bool>,
+
+    /// Largest request body in bytes, checked before and after decompression (413 beyond).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES, value_parser = positive)]
+    pub max_body_bytes: usize,
+
+    /// Separate address for GET /metrics (it is always served on the main address too).
+    #[arg(long, env = "METRICS_ADDRESS", value_parser = parse_address)]
+    pub metrics_address: Option<SocketAddr>,
+
+    /// How long shutdown may take to finish requests and flush the queue.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Time a client has to send its request headers (cuts off slowloris clients).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Most open client connections; more are closed on accept.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = positive)]
+    pub max_connections: usize,
+
+    /// On SIGTERM, how long /readyz reports 503 before the listener closes, so load balancers
+    /// stop routing here first (e.g. 5s behind a Kubernetes Service).
+    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub shutdown_drain_delay: Duration,
+
+    /// Log format; filter with RUST_LOG (default info).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            mongo_uri: None,
+            database_name: defaults::DATABASE_NAME.into(),
+            collection_name: defaults::COLLECTION_NAME.into(),
+            server_address: parse_address(defaults::SERVER_ADDRESS).expect("valid default"),
+            mongo_timeout: defaults::MONGO_TIMEOUT,
+            server_timeout: defaults::SERVER_TIMEOUT,
+            data_dir: defaults::DATA_DIR.into(),
+            queue_capacity: defaults::QUEUE_CAPACITY,
+            queue_max_bytes: defaults::QUEUE_MAX_BYTES,
+            batch_max_docs: defaults::BATCH_MAX_DOCS,
+            batch_max_bytes: defaults::BATCH_MAX_BYTES,
+            batch_linger: defaults::BATCH_LINGER,
+            writers: defaults::WRITERS,
+            ack_mode: AckMode::Durable,
+            write_concern: None,
+            write_journal: None,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+            metrics_address: None,
+            shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
+            header_read_timeout: defaults::HEADER_READ_TIMEOUT,
+            max_connections: defaults::MAX_CONNECTIONS,
+            shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// `HOST:PORT`, `[V6]:PORT`, or the original's `:PORT` (every interface).
+fn parse_address(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Some(port) = s.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("bad port in {s:?}"))?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("{s:?} is not HOST:PORT or :PORT"))
+}
+
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("{s:?} is not a whole number above 0")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_write_concern(s: &str) -> Result<String, String> {
+    match s.trim() {
+        "" => Err("write concern is empty".into()),
+        "0" => Err("w=0 (unacknowledged) would acknowledge frames that may be lost".into()),
+        w => Ok(w.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("session-events").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn default_matches_the_cli_defaults() {
+        let cli = parse(&[]).unwrap();
+        let lib = Config::default();
+        // Environment variables of the machine running the tests could differ; compare the
+        // fields the environment of CI does not set.
+        assert_eq!(cli.database_name, lib.database_name);
+        assert_eq!(cli.collection_name, lib.collection_name);
+        assert_eq!(cli.mongo_timeout, lib.mongo_timeout);
+        assert_eq!(cli.server_timeout, lib.server_timeout);
+        assert_eq!(cli.batch_linger, lib.batch_linger);
+        assert_eq!(cli.queue_capacity, lib.queue_capacity);
+        assert_eq!(cli.shutdown_timeout, lib.shutdown_timeout);
+        assert_eq!(lib.server_address.port(), 8080);
+        assert!(lib.server_address.ip().is_unspecified());
+    }
+
+    #[test]
+    fn humane_durations_and_addresses() {
+        let c = parse(&[
+            "--mongo-timeout",
+            "250ms",
+            "--server-address",
+            "127.0.0.1:9000",
+        ])
+        .unwrap();
+        assert_eq!(c.mongo_timeout, Duration::from_millis(250));
+        assert_eq!(c.server_address, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        for args in [
+            &["--mongo-timeout", "soon"][..],
+            &["--server-address", ":http"],
+            &["--queue-capacity", "0"],
+            &["--write-concern", "0"],
+            &["--ack-mode", "eventually"],
+        ] {
+            let err = parse(args).unwrap_err().to_string();
+            assert!(
+                err.contains(args[0]) || err.contains("invalid value"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}

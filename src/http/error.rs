@@ -1,0 +1,144 @@
+//! Every error a client can see, and the one place that maps each to a status and a JSON body
+//! `{"success":false,"error":"…"}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::frame::{DocumentError, FrameError};
+use crate::ids::IdError;
+use crate::logging::error_chain;
+use crate::pipeline::{EnqueueError, WriteError};
+use crate::store::StoreError;
+
+/// Seconds a client is told to wait after a 503.
+const RETRY_AFTER_SECS: &str = "1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadFrame(#[from] FrameError),
+    #[error("{0}")]
+    BadId(#[from] IdError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body could not be read: {0}")]
+    BadBody(String),
+    #[error("request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the request body did not arrive within the request deadline")]
+    BodyTimeout,
+    #[error("no such route")]
+    NotFound,
+    #[error("the ingest queue is full; retry after a moment")]
+    QueueFull,
+    #[error("the service is shutting down; retry on another instance")]
+    ShuttingDown,
+    #[error("the store is unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    #[error("the write did not complete within the request deadline; it is safe to retry")]
+    DeadlineExceeded,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadFrame(_)
+            | ApiError::BadId(_)
+            | ApiError::BadRequest(_)
+            | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Label for `frames_rejected_total{reason}` when a POST fails this way.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::BadFrame(e) => e.reason(),
+            ApiError::BadId(_) => "bad_id",
+            ApiError::BadRequest(_) | ApiError::BadBody(_) => "bad_request",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::BodyTimeout => "body_timeout",
+            ApiError::NotFound => "not_found",
+            ApiError::QueueFull => "queue_full",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
+            ApiError::DeadlineExceeded => "deadline",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<EnqueueError> for ApiError {
+    fn from(e: EnqueueError) -> Self {
+        match e {
+            EnqueueError::Full => ApiError::QueueFull,
+            EnqueueError::ShuttingDown => ApiError::ShuttingDown,
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::DeadlineExceeded => ApiError::DeadlineExceeded,
+            WriteError::ShuttingDown => ApiError::ShuttingDown,
+            WriteError::StoreFailed(why) => {
+                ApiError::StoreUnavailable(StoreError::Failed(why.into()))
+            }
+            WriteError::Rejected(why) => {
+                ApiError::Internal(format!("the store refused the frame: {why}"))
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::StoreUnavailable(e)
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        }
+        let mut response = error_response(status, &self.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}
+
+/// The JSON error body every failure uses.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "success": false, "error": message }))).into_response()
+}

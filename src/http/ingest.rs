@@ -1,0 +1,135 @@
+//! `POST /session-events`: decode, validate, build the document, queue it, await durability.
+
+use std::time::{Instant, SystemTime};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics::counter;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::{ApiError, AppState};
+use crate::config::AckMode;
+use crate::frame::{self, Encoding, EventDocument};
+use crate::ids::{NodeId, UserId};
+use crate::metrics as m;
+use crate::pipeline::WriteRequest;
+
+pub async fn store_frame(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match ingest(&app, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            counter!(m::FRAMES_REJECTED, "reason" => e.reason()).increment(1);
+            e.into_response()
+        }
+    }
+}
+
+async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let deadline = started + app.request_timeout;
+    let encoding = encoding(headers)?;
+    let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
+    let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
+    let body = read_body(body, app.max_body_bytes, deadline).await?;
+
+    let decoded = frame::decode(&body, encoding)?;
+    if decoded.unknown_fields > 0 {
+        counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(decoded.unknown_fields));
+    }
+    let doc = EventDocument::build(&decoded, &node, user.as_ref(), SystemTime::now())?;
+    let match_id = doc.match_id.to_string();
+    counter!(m::FRAMES_RECEIVED).increment(1);
+
+    let (ack, status) = match app.ack_mode {
+        AckMode::Durable => {
+            let (tx, rx) = oneshot::channel();
+            (Some((tx, rx)), StatusCode::OK)
+        }
+        AckMode::Enqueue => (None, StatusCode::ACCEPTED),
+    };
+    let (tx, rx) = ack.map_or((None, None), |(tx, rx)| (Some(tx), Some(rx)));
+    let request = WriteRequest {
+        doc,
+        deadline: tx.is_some().then_some(deadline),
+        enqueued_at: Instant::now(),
+        ack: tx,
+    };
+    app.pipeline.queue().try_send(request).map_err(|(e, _)| e)?;
+
+    if let Some(rx) = rx {
+        match tokio::time::timeout_at(deadline.into(), rx).await {
+            Err(_) => return Err(ApiError::DeadlineExceeded),
+            Ok(Err(_)) => {
+                return Err(ApiError::Internal(
+                    "writer dropped the request unanswered".into(),
+                ));
+            }
+            Ok(Ok(result)) => {
+                result?;
+            }
+        }
+    }
+    Ok((
+        status,
+        Json(json!({ "success": true, "match_id": match_id })),
+    )
+        .into_response())
+}
+
+/// JSON when the header is absent (as the original assumed), else by media type.
+fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Encoding::Json);
+    };
+    let media = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match media.as_str() {
+        "application/json" => Ok(Encoding::Json),
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {media:?}: send application/json or application/x-protobuf"
+        ))),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::BadRequest(format!("header {name} is not visible ASCII")))
+        })
+        .transpose()
+}
+
+/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline.
+async fn read_body(body: Body, limit: usize, deadline: Instant) -> Result<bytes::Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, limit);
+    match tokio::time::timeout_at(deadline.into(), read).await {
+        Err(_) => Err(ApiError::BodyTimeout),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
+        Ok(Err(e)) => Err(ApiError::BadBody(crate::logging::error_chain(&e))),
+    }
+}
+
+/// The limit can trip inside the decompressor (raw bytes) or in `to_bytes` (decompressed):
+/// look through the whole cause chain.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}

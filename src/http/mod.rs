@@ -1,0 +1,112 @@
+//! The HTTP surface: routes, the middleware stack, and the state handlers share.
+
+mod error;
+mod health;
+mod ingest;
+mod middleware;
+mod read;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use error::ApiError;
+
+use crate::config::AckMode;
+use crate::pipeline::Pipeline;
+use crate::store::Store;
+
+/// What handlers need, shared by every request.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub pipeline: Arc<Pipeline>,
+    pub metrics: PrometheusHandle,
+    pub ack_mode: AckMode,
+    pub request_timeout: Duration,
+    pub store_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub ready_high_water: f64,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        pipeline: Arc<Pipeline>,
+        metrics: PrometheusHandle,
+        ack_mode: AckMode,
+        request_timeout: Duration,
+        store_timeout: Duration,
+        max_body_bytes: usize,
+        ready_high_water: f64,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            pipeline,
+            metrics,
+            ack_mode,
+            request_timeout,
+            store_timeout,
+            max_body_bytes,
+            ready_high_water,
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::Release);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The service's routes with their middleware, ready to serve or to mount in another app.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/session-events", post(ingest::store_frame))
+        .route("/session-events/{match_id}", get(read::match_events))
+        .route("/health", get(health::health))
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(
+            // Outermost first: ids and metrics see every request, then every error becomes
+            // JSON, then the raw body is limited, then decompressed (and limited again by the
+            // handler, so a compression bomb is a 413 too).
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::trace_layer())
+                .layer(axum::middleware::from_fn(middleware::record_metrics))
+                .layer(axum::middleware::from_fn(move |req, next| {
+                    middleware::json_errors(max_body, req, next)
+                }))
+                .layer(RequestBodyLimitLayer::new(max_body))
+                .layer(RequestDecompressionLayer::new().gzip(true).zstd(true)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,256 @@
+//! Assembling the service from a [`Config`]: open the store, start the writers, serve HTTP,
+//! and shut down in order. The library takes its inputs (config, listener, shutdown future)
+//! so tests and embedding applications can run the whole service on a port of their choice.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, defaults};
+use crate::http::{self, AppState};
+use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
+use crate::server::{self, ServeOptions};
+use crate::store::embedded::EmbeddedStore;
+use crate::store::mongo::{MongoSettings, MongoStore};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot connect to MongoDB at {uri}")]
+    Mongo {
+        uri: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot open the embedded store in {}", dir.display())]
+    Embedded {
+        dir: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    #[error("cannot create the store's indexes")]
+    Indexes(#[source] StoreError),
+    #[error("cannot listen on {addr} for metrics")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A configured, not yet started service.
+pub struct Service {
+    config: Config,
+}
+
+impl Service {
+    /// Cheap: does no I/O. Call [`Service::initialize`] to connect.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// Opens the store (MongoDB when a URI is configured, else the embedded store), ensures
+    /// its indexes and starts the writer threads. Must run inside a tokio runtime.
+    pub async fn initialize(self) -> Result<App, StartupError> {
+        let config = self.config;
+        let store = open_store(&config).await?;
+        store
+            .ensure_indexes()
+            .await
+            .map_err(StartupError::Indexes)?;
+
+        let pipeline = Arc::new(Pipeline::start(
+            store.clone(),
+            PipelineConfig {
+                queue_capacity: config.queue_capacity,
+                queue_max_bytes: config.queue_max_bytes,
+                batch_max_docs: config.batch_max_docs,
+                batch_max_bytes: config.batch_max_bytes,
+                linger: config.batch_linger,
+                writers: config.writers,
+                attempt_timeout: config.mongo_timeout,
+                backoff_min: defaults::RETRY_BACKOFF_MIN,
+                backoff_max: defaults::RETRY_BACKOFF_MAX,
+            },
+            tokio::runtime::Handle::current(),
+        ));
+        let state = AppState::new(
+            store.clone(),
+            pipeline.clone(),
+            crate::metrics::install(),
+            config.ack_mode,
+            config.server_timeout,
+            config.mongo_timeout,
+            config.max_body_bytes,
+            defaults::READY_HIGH_WATER,
+        );
+        tracing::info!(
+            store = store.name(),
+            ack_mode = ?config.ack_mode,
+            writers = config.writers,
+            queue_capacity = config.queue_capacity,
+            batch_max_docs = config.batch_max_docs,
+            batch_linger = ?config.batch_linger,
+            "service initialized"
+        );
+        Ok(App {
+            config,
+            state,
+            store,
+            pipeline,
+        })
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    match &config.mongo_uri {
+        Some(uri) => {
+            let settings = MongoSettings {
+                uri: uri.clone(),
+                database: config.database_name.clone(),
+                collection: config.collection_name.clone(),
+                timeout: config.mongo_timeout,
+                write_concern: config.write_concern.clone(),
+                journal: config.write_journal,
+            };
+            let store =
+                MongoStore::connect(&settings)
+                    .await
+                    .map_err(|source| StartupError::Mongo {
+                        uri: redact(uri),
+                        source,
+                    })?;
+            tracing::info!(
+                uri = %redact(uri),
+                database = %config.database_name,
+                collection = %config.collection_name,
+                "using MongoDB"
+            );
+            Ok(Arc::new(store))
+        }
+        None => {
+            let dir = config.data_dir.clone();
+            let store = EmbeddedStore::open(&dir).map_err(|source| StartupError::Embedded {
+                dir: dir.clone(),
+                source,
+            })?;
+            tracing::info!(
+                dir = %dir.display(),
+                "using the embedded store (set MONGO_URI to use MongoDB instead)"
+            );
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The connection string without its password, for logs and error messages.
+fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &uri[..scheme], &uri[at..])
+        }
+        _ => uri.to_owned(),
+    }
+}
+
+/// A started service: writers running, ready to serve.
+pub struct App {
+    config: Config,
+    state: AppState,
+    store: Arc<dyn Store>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl App {
+    /// The routes, to serve with [`App::run`] or to mount in another axum app.
+    pub fn router(&self) -> Router {
+        http::router(self.state.clone())
+    }
+
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.pipeline.stats().clone()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then: readiness 503, stop accepting after the drain
+    /// delay, finish in-flight requests, flush the queue, close the store, all within the
+    /// shutdown timeout. Nothing acknowledged is lost.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartupError> {
+        if let Some(addr) = self.config.metrics_address {
+            let metrics_listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::MetricsBind { addr, source })?;
+            let router = self.router();
+            tokio::spawn(async move {
+                let metrics_only =
+                    Router::new().route("/metrics", axum::routing::get_service(router));
+                let _ = axum::serve(metrics_listener, metrics_only).await;
+            });
+        }
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+
+        let signalled_at = OnceLock::new();
+        let state = self.state.clone();
+        let drain_delay = self.config.shutdown_drain_delay;
+        let timeout = self.config.shutdown_timeout;
+        let stop = async {
+            shutdown.await;
+            let _ = signalled_at.set(Instant::now());
+            tracing::info!(?drain_delay, ?timeout, "shutting down");
+            state.begin_shutdown();
+            tokio::time::sleep(drain_delay).await;
+        };
+        let options = ServeOptions {
+            header_read_timeout: self.config.header_read_timeout,
+            max_connections: self.config.max_connections,
+        };
+        let router = self.router();
+        let requests_done = server::serve(listener, router, options, stop, || {
+            *signalled_at.get_or_init(Instant::now) + timeout
+        })
+        .await;
+        let deadline = *signalled_at.get_or_init(Instant::now) + timeout;
+
+        let pipeline = self.pipeline.clone();
+        let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(deadline))
+            .await
+            .unwrap_or(false);
+        self.store.close().await;
+        if requests_done && flushed {
+            tracing::info!("shutdown complete");
+        } else {
+            tracing::error!(
+                requests_done,
+                flushed,
+                "shutdown deadline passed before everything finished"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // An App dropped without `run` (e.g. an embedding app that only mounted the router)
+        // still must not leave its queue unflushed.
+        if !self.pipeline.queue().is_closed() {
+            let deadline = Instant::now() + self.config.shutdown_timeout;
+            if !self.pipeline.shutdown(deadline) {
+                tracing::error!("writers did not flush before the shutdown deadline");
+            }
+        }
+    }
+}
