@@ -9,7 +9,10 @@ use prost::Message;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let out = PathBuf::from(env::var("OUT_DIR")?);
-    let files = ["proto/telemetry/v1/telemetry.proto", "proto/engine/v1/engine.proto"];
+    let files = [
+        "proto/telemetry/v1/telemetry.proto",
+        "proto/engine/v1/engine.proto",
+    ];
     let fds = protox::compile(files, ["proto"])?;
 
     prost_build::Config::new()

@@ -122,7 +122,10 @@ impl From<DocumentError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Overload and shutdown refusals are expected and counted in metrics: a warn line per
+        // refused frame would flood the log exactly when the service is busiest.
+        let routine = matches!(self, ApiError::QueueFull | ApiError::ShuttingDown);
+        if status.is_server_error() && !routine {
             tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), error = %self, "request refused");

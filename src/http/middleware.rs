@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, histogram};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::error::error_response;
@@ -90,12 +90,24 @@ pub async fn json_errors(max_body: usize, req: Request, next: Next) -> Response 
 
 /// One span per request carrying its id; request lines at debug, because an info line per
 /// frame at 10k frames/s fills disks.
-pub fn trace_layer()
--> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeSpan, (), DefaultOnResponse> {
+pub fn trace_layer() -> TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    MakeSpan,
+    (),
+    DefaultOnResponse,
+    (),
+    (),
+    DefaultOnFailure,
+> {
+    // Failures are logged where they are understood (the error mapping, the writers); a
+    // generic line per 503 here would flood the log exactly when the service is overloaded.
     TraceLayer::new_for_http()
         .make_span_with(MakeSpan)
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(DefaultOnFailure::new().level(Level::DEBUG))
 }
 
 #[derive(Clone, Copy)]

@@ -100,7 +100,9 @@ impl<'de> Deserialize<'de> for DiscPossessionChanged {
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let slot = match key.as_ref() {
                         "playerSlot" | "player_slot" => &mut player_slot,
-                        "previousPlayerSlot" | "previous_player_slot" | "previousSlot"
+                        "previousPlayerSlot"
+                        | "previous_player_slot"
+                        | "previousSlot"
                         | "previous_slot" => &mut previous,
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
@@ -110,7 +112,8 @@ impl<'de> Deserialize<'de> for DiscPossessionChanged {
                     if slot.is_some() {
                         return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
-                    let value: Option<pbjson::private::NumberDeserialize<i32>> = map.next_value()?;
+                    let value: Option<pbjson::private::NumberDeserialize<i32>> =
+                        map.next_value()?;
                     *slot = Some(value.map(|v| v.0).unwrap_or_default());
                 }
                 Ok(DiscPossessionChanged {

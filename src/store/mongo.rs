@@ -153,16 +153,19 @@ impl Store for MongoStore {
     }
 
     async fn ensure_indexes(&self) -> Result<(), StoreError> {
-        let models = [
+        let keys = [
             doc! { "match_id": 1 },
             doc! { "match_id": 1, "timestamp": 1 },
             // Serves the read order (and the paging cursor) without an in-memory sort.
             doc! { "match_id": 1, "timestamp": 1, "received_at": 1, "_id": 1 },
-        ]
-        .into_iter()
-        .map(|keys| IndexModel::builder().keys(keys).build());
-        self.bounded(self.collection.create_indexes(models).into_future())
-            .await?;
+        ];
+        // One index per command: FerretDB v1 drops the connection when a single
+        // createIndexes names several indexes that already exist.
+        for keys in keys {
+            let model = IndexModel::builder().keys(keys).build();
+            self.bounded(self.collection.create_index(model).into_future())
+                .await?;
+        }
         Ok(())
     }
 

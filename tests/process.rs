@@ -1,0 +1,169 @@
+//! The `session-events` binary as operators run it: signals, start-up failures, exit codes.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{mongo_uri, new_match, spawn_config, test_config, unique_name};
+use session_events::synth;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_session-events"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Waits for the child to exit (bounded) and returns its status and stderr.
+fn wait(mut child: Child, within: Duration) -> (std::process::ExitStatus, String) {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return (status, err);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("process did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn wait_until_live(base: &str) {
+    let http = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/livez")).send().await.is_err() {
+        assert!(Instant::now() < until, "service did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_port_in_use_fails_fast_with_a_clear_message() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let child = binary()
+        .env("SERVER_ADDRESS", addr.to_string())
+        .env("DATA_DIR", dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, err) = wait(child, Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(err.contains("cannot listen on") && err.contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn an_unreachable_mongodb_fails_start_up_within_the_timeout() {
+    let port = free_port();
+    let started = Instant::now();
+    let child = binary()
+        .env("SERVER_ADDRESS", format!("127.0.0.1:{}", free_port()))
+        .env("MONGO_URI", format!("mongodb://127.0.0.1:{port}/?directConnection=true"))
+        .env("MONGO_TIMEOUT", "1s")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, err) = wait(child, Duration::from_secs(15));
+    assert!(!status.success());
+    assert!(err.contains("cannot connect to MongoDB"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn bad_settings_are_rejected_at_start_up() {
+    for (var, value) in [("MONGO_TIMEOUT", "soon"), ("QUEUE_CAPACITY", "0"), ("SERVER_ADDRESS", "nowhere")] {
+        let child = binary().env(var, value).stderr(Stdio::piped()).spawn().unwrap();
+        let (status, err) = wait(child, Duration::from_secs(10));
+        assert!(!status.success(), "{var}={value} was accepted");
+        assert!(err.contains(value), "{var}={value}: {err}");
+    }
+}
+
+/// SIGTERM while requests are in flight: readiness drops first, then every request that got a
+/// 200 is in the database afterwards, and the process exits 0 within its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_every_acknowledged_frame() {
+    let database = unique_name("se_sigterm");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = binary()
+        .env("MONGO_URI", mongo_uri())
+        .env("DATABASE_NAME", &database)
+        .env("SERVER_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("BATCH_LINGER", "50ms")
+        .env("SHUTDOWN_DRAIN_DELAY", "1s")
+        .env("SHUTDOWN_TIMEOUT", "20s")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until_live(&base).await;
+
+    let mut m = new_match(30);
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..60u32)
+        .map(|i| {
+            let body = synth::to_json(&m.frame(i));
+            let (http, url) = (http.clone(), format!("{base}/session-events"));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(i) * 15)).await;
+                let resp = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-node-id", "n1")
+                    .body(body)
+                    .send()
+                    .await;
+                (i, resp.map(|r| r.status().as_u16()).ok())
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let terminated_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = http.get(format!("{base}/readyz")).send().await.expect("listener open during drain delay");
+    assert_eq!(ready.status(), 503, "readiness drops as soon as shutdown starts");
+
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        if let (i, Some(200)) = t.await.unwrap() {
+            acknowledged.push(u64::from(i));
+        }
+    }
+    let (status, err) = tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status:?}\n{err}");
+    assert!(terminated_at.elapsed() < Duration::from_secs(25), "shutdown within its deadline");
+    assert!(err.contains("shutdown complete"), "{err}");
+    assert!(!acknowledged.is_empty(), "some requests were acknowledged before the signal");
+
+    // Read back through a fresh service on the same database.
+    let mut config = test_config();
+    config.mongo_uri = Some(mongo_uri());
+    config.database_name = database;
+    let reader = spawn_config(config).await;
+    let match_id = format!("{}.n1", m.session_id().to_lowercase());
+    let stored: std::collections::BTreeSet<u64> = reader
+        .events(&match_id)
+        .await
+        .iter()
+        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
+        .collect();
+    let missing: Vec<_> = acknowledged.iter().filter(|i| !stored.contains(i)).collect();
+    assert!(missing.is_empty(), "acknowledged but not stored: {missing:?}");
+}
