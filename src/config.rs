@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::http::ScopedToken;
+
 /// Every default in one place.
 pub mod defaults {
     use std::time::Duration;
@@ -148,6 +150,11 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
     pub shutdown_drain_delay: Duration,
 
+    /// Bearer tokens, comma-separated `scope:token` (scopes: write, read, metrics; several per
+    /// scope for rotation). A scope without tokens is open; health probes are always open.
+    #[arg(long, env = "AUTH_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub auth_tokens: Vec<ScopedToken>,
+
     /// Log format; filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -178,6 +185,7 @@ impl Default for Config {
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
+            auth_tokens: Vec::new(),
             log_format: LogFormat::Text,
         }
     }

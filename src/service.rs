@@ -11,7 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, defaults};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Auth, HttpSettings};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
 use crate::server::{self, ServeOptions};
 use crate::store::embedded::EmbeddedStore;
@@ -57,6 +57,8 @@ impl Service {
     /// its indexes and starts the writer threads. Must run inside a tokio runtime.
     pub async fn initialize(self) -> Result<App, StartupError> {
         let config = self.config;
+        // Before anything registers a metric: handles taken earlier would record nowhere.
+        let metrics = crate::metrics::install();
         let store = open_store(&config).await?;
         store
             .ensure_indexes()
@@ -81,12 +83,15 @@ impl Service {
         let state = AppState::new(
             store.clone(),
             pipeline.clone(),
-            crate::metrics::install(),
-            config.ack_mode,
-            config.server_timeout,
-            config.mongo_timeout,
-            config.max_body_bytes,
-            defaults::READY_HIGH_WATER,
+            metrics,
+            HttpSettings {
+                ack_mode: config.ack_mode,
+                request_timeout: config.server_timeout,
+                store_timeout: config.mongo_timeout,
+                max_body_bytes: config.max_body_bytes,
+                ready_high_water: defaults::READY_HIGH_WATER,
+                auth: Auth::new(config.auth_tokens.clone()),
+            },
         );
         tracing::info!(
             store = store.name(),
@@ -95,6 +100,7 @@ impl Service {
             queue_capacity = config.queue_capacity,
             batch_max_docs = config.batch_max_docs,
             batch_linger = ?config.batch_linger,
+            auth_tokens = config.auth_tokens.len(),
             "service initialized"
         );
         Ok(App {

@@ -167,3 +167,77 @@ async fn sigterm_keeps_every_acknowledged_frame() {
     let missing: Vec<_> = acknowledged.iter().filter(|i| !stored.contains(i)).collect();
     assert!(missing.is_empty(), "acknowledged but not stored: {missing:?}");
 }
+
+/// SIGKILL mid-load on the embedded store: after a restart on the same directory, every frame
+/// that was answered 200 is there (durable means fsynced before the answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_on_the_embedded_store_keeps_every_acknowledged_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        binary()
+            .env("DATA_DIR", dir.path())
+            .env("SERVER_ADDRESS", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = start();
+    wait_until_live(&base).await;
+
+    let mut m = new_match(31);
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let body = synth::to_json(&m.frame(i));
+            let (http, url) = (http.clone(), format!("{base}/session-events"));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(i) * 5)).await;
+                let resp = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-node-id", "n1")
+                    .body(body)
+                    .send()
+                    .await;
+                (i, resp.map(|r| r.status().as_u16()).ok())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut acknowledged = Vec::new();
+    for t in tasks {
+        if let (i, Some(200)) = t.await.unwrap() {
+            acknowledged.push(u64::from(i));
+        }
+    }
+    assert!(!acknowledged.is_empty(), "some frames were acknowledged before the kill");
+    assert!(acknowledged.len() < 200, "the kill happened mid-load");
+
+    let mut child = start();
+    wait_until_live(&base).await;
+    let match_id = format!("{}.n1", m.session_id().to_lowercase());
+    let body: serde_json::Value = http
+        .get(format!("{base}/session-events/{match_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored: std::collections::BTreeSet<u64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
+        .collect();
+    let missing: Vec<_> = acknowledged.iter().filter(|i| !stored.contains(i)).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    assert_eq!(body["count"].as_u64(), Some(stored.len() as u64), "no duplicates");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

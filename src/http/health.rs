@@ -15,9 +15,9 @@ fn now_rfc3339() -> String {
 }
 
 async fn ping(app: &AppState) -> Result<(), StoreError> {
-    tokio::time::timeout(app.store_timeout, app.store.ping())
+    tokio::time::timeout(app.settings.store_timeout, app.store.ping())
         .await
-        .map_err(|_| StoreError::Timeout(app.store_timeout))?
+        .map_err(|_| StoreError::Timeout(app.settings.store_timeout))?
 }
 
 /// 200 when the store answers a ping within its timeout, else 503 (as the original did).
@@ -61,7 +61,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
         return not_ready("shutting down".into());
     }
     let fill = app.pipeline.queue().fill_ratio();
-    if fill >= app.ready_high_water {
+    if fill >= app.settings.ready_high_water {
         return not_ready(format!("ingest queue is {:.0}% full", fill * 100.0));
     }
     if let Err(e) = ping(&app).await {
@@ -71,6 +71,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
+    crate::metrics::collect_process();
     (
         [(
             header::CONTENT_TYPE,

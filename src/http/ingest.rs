@@ -30,11 +30,11 @@ pub async fn store_frame(State(app): State<AppState>, headers: HeaderMap, body: 
 
 async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let deadline = started + app.request_timeout;
+    let deadline = started + app.settings.request_timeout;
     let encoding = encoding(headers)?;
     let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
     let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
-    let body = read_body(body, app.max_body_bytes, deadline).await?;
+    let body = read_body(body, app.settings.max_body_bytes, deadline).await?;
 
     let decoded = frame::decode(&body, encoding)?;
     if decoded.unknown_fields > 0 {
@@ -44,7 +44,7 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let match_id = doc.match_id.to_string();
     counter!(m::FRAMES_RECEIVED).increment(1);
 
-    let (ack, status) = match app.ack_mode {
+    let (ack, status) = match app.settings.ack_mode {
         AckMode::Durable => {
             let (tx, rx) = oneshot::channel();
             (Some((tx, rx)), StatusCode::OK)

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, the middleware stack, and the state handlers share.
 
+pub mod auth;
 mod error;
 mod health;
 mod ingest;
@@ -18,6 +19,7 @@ use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+pub use auth::{Auth, Scope, ScopedToken};
 pub use error::ApiError;
 
 use crate::config::AckMode;
@@ -28,39 +30,37 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-pub struct Inner {
-    pub store: Arc<dyn Store>,
-    pub pipeline: Arc<Pipeline>,
-    pub metrics: PrometheusHandle,
+/// The HTTP layer's settings (from [`crate::config::Config`]).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
     pub ack_mode: AckMode,
     pub request_timeout: Duration,
     pub store_timeout: Duration,
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
+    pub auth: Auth,
+}
+
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub pipeline: Arc<Pipeline>,
+    pub metrics: PrometheusHandle,
+    pub settings: HttpSettings,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         pipeline: Arc<Pipeline>,
         metrics: PrometheusHandle,
-        ack_mode: AckMode,
-        request_timeout: Duration,
-        store_timeout: Duration,
-        max_body_bytes: usize,
-        ready_high_water: f64,
+        settings: HttpSettings,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             pipeline,
             metrics,
-            ack_mode,
-            request_timeout,
-            store_timeout,
-            max_body_bytes,
-            ready_high_water,
+            settings,
             shutting_down: AtomicBool::new(false),
         }))
     }
@@ -84,14 +84,22 @@ impl std::ops::Deref for AppState {
 
 /// The service's routes with their middleware, ready to serve or to mount in another app.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.max_body_bytes;
+    let max_body = state.settings.max_body_bytes;
+    let auth = Arc::new(state.settings.auth.clone());
+    let guard = |scope| axum::middleware::from_fn_with_state((auth.clone(), scope), auth::require);
     Router::new()
-        .route("/session-events", post(ingest::store_frame))
-        .route("/session-events/{match_id}", get(read::match_events))
+        .route(
+            "/session-events",
+            post(ingest::store_frame).route_layer(guard(Scope::Write)),
+        )
+        .route(
+            "/session-events/{match_id}",
+            get(read::match_events).route_layer(guard(Scope::Read)),
+        )
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/metrics", get(health::metrics).route_layer(guard(Scope::Metrics)))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes

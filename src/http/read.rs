@@ -67,9 +67,9 @@ pub async fn match_events(
     };
 
     let started = Instant::now();
-    let events = tokio::time::timeout(app.store_timeout, app.store.read(query))
+    let events = tokio::time::timeout(app.settings.store_timeout, app.store.read(query))
         .await
-        .map_err(|_| StoreError::Timeout(app.store_timeout))??;
+        .map_err(|_| StoreError::Timeout(app.settings.store_timeout))??;
     histogram!(m::STORE_READ_DURATION).record(started.elapsed().as_secs_f64());
 
     let body = Body::from_stream(render(match_id, events, limit));
