@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{MongoServer, new_match, spawn_config, test_config, unique_name};
+use common::{MongoServer, frame_indexes, new_match, spawn_config, test_config, unique_name};
 use session_events::config::Config;
 use session_events::synth;
 
@@ -15,15 +15,6 @@ fn config_for(db: &MongoServer, tweak: impl FnOnce(&mut Config)) -> Config {
     config.database_name = unique_name("se_fault");
     tweak(&mut config);
     config
-}
-
-fn frame_indexes(events: &[serde_json::Value]) -> Vec<u64> {
-    let mut idx: Vec<u64> = events
-        .iter()
-        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
-        .collect();
-    idx.sort_unstable();
-    idx
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{mongo_uri, new_match, spawn_config, test_config, unique_name};
-use session_events::synth;
+use common::{acknowledged, mongo_uri, new_match, post_staggered, spawn_config, test_config, unique_name};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -112,23 +111,7 @@ async fn sigterm_keeps_every_acknowledged_frame() {
 
     let mut m = new_match(30);
     let http = reqwest::Client::new();
-    let tasks: Vec<_> = (0..60u32)
-        .map(|i| {
-            let body = synth::to_json(&m.frame(i));
-            let (http, url) = (http.clone(), format!("{base}/session-events"));
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(u64::from(i) * 15)).await;
-                let resp = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("x-node-id", "n1")
-                    .body(body)
-                    .send()
-                    .await;
-                (i, resp.map(|r| r.status().as_u16()).ok())
-            })
-        })
-        .collect();
+    let tasks = post_staggered(&base, &mut m, 60, Duration::from_millis(15));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().to_string();
@@ -138,12 +121,7 @@ async fn sigterm_keeps_every_acknowledged_frame() {
     let ready = http.get(format!("{base}/readyz")).send().await.expect("listener open during drain delay");
     assert_eq!(ready.status(), 503, "readiness drops as soon as shutdown starts");
 
-    let mut acknowledged = Vec::new();
-    for t in tasks {
-        if let (i, Some(200)) = t.await.unwrap() {
-            acknowledged.push(u64::from(i));
-        }
-    }
+    let acknowledged = acknowledged(tasks).await;
     let (status, err) = tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(30)))
         .await
         .unwrap();
@@ -188,33 +166,12 @@ async fn sigkill_on_the_embedded_store_keeps_every_acknowledged_frame() {
 
     let mut m = new_match(31);
     let http = reqwest::Client::new();
-    let tasks: Vec<_> = (0..200u32)
-        .map(|i| {
-            let body = synth::to_json(&m.frame(i));
-            let (http, url) = (http.clone(), format!("{base}/session-events"));
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(u64::from(i) * 5)).await;
-                let resp = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("x-node-id", "n1")
-                    .body(body)
-                    .send()
-                    .await;
-                (i, resp.map(|r| r.status().as_u16()).ok())
-            })
-        })
-        .collect();
+    let tasks = post_staggered(&base, &mut m, 200, Duration::from_millis(5));
     tokio::time::sleep(Duration::from_millis(400)).await;
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let mut acknowledged = Vec::new();
-    for t in tasks {
-        if let (i, Some(200)) = t.await.unwrap() {
-            acknowledged.push(u64::from(i));
-        }
-    }
+    let acknowledged = acknowledged(tasks).await;
     assert!(!acknowledged.is_empty(), "some frames were acknowledged before the kill");
     assert!(acknowledged.len() < 200, "the kill happened mid-load");
 

@@ -244,3 +244,53 @@ pub fn new_match(seed: u64) -> MatchGenerator {
 pub fn protojson(frame: &LobbySessionStateFrame) -> serde_json::Value {
     serde_json::to_value(frame).unwrap()
 }
+
+/// Frame indexes of a GET's events, sorted (protojson omits index 0, so absent means 0).
+pub fn frame_indexes(events: &[serde_json::Value]) -> Vec<u64> {
+    let mut idx: Vec<u64> = events
+        .iter()
+        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
+        .collect();
+    idx.sort_unstable();
+    idx
+}
+
+/// Posts frames `0..count` of `m` to `base` as node `n1`, the i-th after `i * gap`, each in its
+/// own task; every task yields the frame index and the status (None: no answer).
+pub fn post_staggered(
+    base: &str,
+    m: &mut MatchGenerator,
+    count: u32,
+    gap: Duration,
+) -> Vec<JoinHandle<(u64, Option<u16>)>> {
+    let http = reqwest::Client::new();
+    (0..count)
+        .map(|i| {
+            let body = synth::to_json(&m.frame(i));
+            let (http, url) = (http.clone(), format!("{base}/session-events"));
+            tokio::spawn(async move {
+                tokio::time::sleep(gap * i).await;
+                let resp = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-node-id", "n1")
+                    .body(body)
+                    .send()
+                    .await;
+                (u64::from(i), resp.map(|r| r.status().as_u16()).ok())
+            })
+        })
+        .collect()
+}
+
+/// The frame indexes whose POST was answered 200.
+pub async fn acknowledged(tasks: Vec<JoinHandle<(u64, Option<u16>)>>) -> Vec<u64> {
+    let mut acked = Vec::new();
+    for t in tasks {
+        if let (i, Some(200)) = t.await.expect("post task") {
+            acked.push(i);
+        }
+    }
+    acked
+}
+
