@@ -207,7 +207,7 @@ mod tests {
             &format!("{LOWER}x node"),
             "nope.node1",
             &format!("{LOWER}.a/b"),
-            &format!("00000000-0000-0000-0000-000000000000.n"),
+            "00000000-0000-0000-0000-000000000000.n",
             &format!("{LOWER}.{}", "x".repeat(MAX_NODE_ID_LEN + 1)),
         ] {
             assert_eq!(MatchId::parse(raw), Err(IdError::BadMatchId), "{raw:?}");

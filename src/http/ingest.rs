@@ -44,21 +44,20 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let match_id = doc.match_id.to_string();
     counter!(m::FRAMES_RECEIVED).increment(1);
 
-    let (ack, status) = match app.settings.ack_mode {
+    let (tx, rx, status) = match app.settings.ack_mode {
         AckMode::Durable => {
             let (tx, rx) = oneshot::channel();
-            (Some((tx, rx)), StatusCode::OK)
+            (Some(tx), Some(rx), StatusCode::OK)
         }
-        AckMode::Enqueue => (None, StatusCode::ACCEPTED),
+        AckMode::Enqueue => (None, None, StatusCode::ACCEPTED),
     };
-    let (tx, rx) = ack.map_or((None, None), |(tx, rx)| (Some(tx), Some(rx)));
     let request = WriteRequest {
         doc,
         deadline: tx.is_some().then_some(deadline),
         enqueued_at: Instant::now(),
         ack: tx,
     };
-    app.pipeline.queue().try_send(request).map_err(|(e, _)| e)?;
+    app.pipeline.queue().try_send(request)?;
 
     if let Some(rx) = rx {
         match tokio::time::timeout_at(deadline.into(), rx).await {

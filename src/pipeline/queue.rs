@@ -45,26 +45,27 @@ impl Queue {
         }
     }
 
-    /// Never blocks: a full queue (by count or bytes) is refused at once.
-    pub fn try_send(&self, req: WriteRequest) -> Result<(), (EnqueueError, WriteRequest)> {
+    /// Never blocks: a full queue (by count or bytes) is refused at once, and the request is
+    /// dropped (its client is answered from the error).
+    pub fn try_send(&self, req: WriteRequest) -> Result<(), EnqueueError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err((EnqueueError::ShuttingDown, req));
+            return Err(EnqueueError::ShuttingDown);
         }
         let size = req.doc.size();
         let before = self.bytes.fetch_add(size, Ordering::AcqRel);
         // One oversize frame is still let into an empty queue, so nothing is refused forever.
         if before > 0 && before + size > self.max_bytes {
             self.bytes.fetch_sub(size, Ordering::AcqRel);
-            return Err((EnqueueError::Full, req));
+            return Err(EnqueueError::Full);
         }
         match self.tx.try_send(req) {
             Ok(()) => {
                 self.update_gauges();
                 Ok(())
             }
-            Err(TrySendError::Full(req) | TrySendError::Disconnected(req)) => {
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.bytes.fetch_sub(size, Ordering::AcqRel);
-                Err((EnqueueError::Full, req))
+                Err(EnqueueError::Full)
             }
         }
     }
