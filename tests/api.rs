@@ -22,6 +22,7 @@ backend_tests!(
     read_parameters_are_validated,
     health_and_probes,
     unknown_routes_and_methods,
+    enqueue_mode_answers_202_and_still_stores,
 );
 
 fn match_path(match_id: &str) -> String {
@@ -384,4 +385,24 @@ async fn unknown_routes_and_methods(backend: Backend) {
     assert_eq!(body["success"], false);
     let resp = app.http.delete(app.url(&match_path(&format!("{}.n", uuid::Uuid::new_v4())))).send().await.unwrap();
     assert_eq!(resp.status(), 405);
+}
+
+async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.ack_mode = session_events::config::AckMode::Enqueue).await;
+    let mut m = new_match(9);
+    let frame = m.frame(0);
+    let body = expect_status(app.post_json(synth::to_json(&frame), Some("n1")).await, 202).await;
+    assert_eq!(body["success"], true);
+    let match_id = body["match_id"].as_str().unwrap().to_owned();
+    // Written behind the answer: it shows up shortly after.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let events = app.events(&match_id).await;
+        if let [event] = &events[..] {
+            assert_eq!(event["data"], protojson(&frame));
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "a 202 frame was never stored");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
