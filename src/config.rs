@@ -137,7 +137,8 @@ pub struct Config {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Time a client has to send its request headers (cuts off slowloris clients).
+    /// Time a client has to send its request headers (cuts off slowloris clients); also how
+    /// long an idle keep-alive connection stays open.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 

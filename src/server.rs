@@ -18,6 +18,13 @@ pub struct ServeOptions {
     pub max_connections: usize,
 }
 
+/// Producers send a handful of headers; a request with more is abuse (hyper answers 431).
+const MAX_HEADERS: usize = 64;
+/// Bound on buffered request head bytes per connection (headers beyond it: 431).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Concurrent HTTP/2 streams per connection, so one connection cannot take every writer.
+const MAX_H2_STREAMS: u32 = 256;
+
 /// Serves `router` until `shutdown` resolves, then stops accepting and waits for open
 /// connections until `drain_deadline()` (called at that moment) passes. Returns whether every
 /// connection finished in time.
@@ -32,7 +39,13 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_H2_STREAMS);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(options.max_connections));
