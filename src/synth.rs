@@ -29,10 +29,10 @@ use crate::proto::telemetry::v1::{
 /// How much of a frame to fill: the two shapes producers post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Profile {
-    /// `session` only: about 12 KB of protojson, about 5 KB of protobuf (the common frame).
+    /// `session` only: about 11-12 KB of protojson, 6.5 KB of protobuf (the common frame).
     Session,
-    /// `session` plus `player_bones` (23 bones per player): about 30 KB of protojson, the
-    /// largest frame producers send, for body-limit and throughput worst cases.
+    /// `session` plus `player_bones` (23 bones per player): about 30 KB of protojson, 13 KB of
+    /// protobuf; the largest frame producers send, for body-limit and throughput worst cases.
     SessionWithBones,
 }
 
@@ -100,6 +100,7 @@ pub struct MatchGenerator {
 }
 
 impl MatchGenerator {
+    /// A match whose ten players (names, account numbers, motion) are fixed by `seed`.
     pub fn new(session_id: Uuid, seed: u64, profile: Profile) -> Self {
         let mut rng = fastrand::Rng::with_seed(mix(seed, u64::MAX));
         let mut names: Vec<&str> = NAMES.to_vec();
@@ -159,7 +160,8 @@ impl MatchGenerator {
     }
 
     /// Frame number `index` of the match: `frame_index = index`, timestamp = start +
-    /// `index * 100 ms`, and one or two events (the kind cycles with the index).
+    /// `index * 100 ms`, and one or two events (the kind cycles with the index). Takes
+    /// `&mut self` so that per-match caches can be added without changing callers.
     pub fn frame(&mut self, index: u32) -> LobbySessionStateFrame {
         let mut rng = fastrand::Rng::with_seed(mix(self.seed, u64::from(index)));
         let t = f64::from(index) * FRAME_INTERVAL_MS as f64 / 1000.0;
@@ -669,6 +671,9 @@ pub fn to_json(frame: &LobbySessionStateFrame) -> Vec<u8> {
 /// The same frame as a C++ producer sends it: protojson with every key the proto field name
 /// (`frame_index`, `session_id`, `player_bones`, `account_number`, `left_hand`, `slot_number`,
 /// `player_index`), so tests and load runs exercise the second accepted spelling.
+///
+/// Builds a JSON tree to rename the keys, so it costs several times [`to_json`]: load
+/// generators should render their bodies before the run.
 ///
 /// # Panics
 /// As [`to_json`].
@@ -1182,27 +1187,6 @@ mod tests {
                 "{name} is stale: regenerate with SYNTH_WRITE_FIXTURES=1"
             );
             assert_decodes_to(&body, Encoding::Json, &f);
-        }
-    }
-}
-#[cfg(test)]
-mod tmp_speed {
-    #[test]
-    fn tmp_speed() {
-        for p in [super::Profile::Session, super::Profile::SessionWithBones] {
-            let mut g = super::MatchGenerator::new(uuid::Uuid::from_u128(5), 1, p);
-            let t = std::time::Instant::now();
-            let mut n = 0;
-            for i in 0..10_000 { n += g.frame(i).events.len(); }
-            let gen_t = t.elapsed();
-            let f = g.frame(3);
-            let t = std::time::Instant::now();
-            for _ in 0..2_000 { n += super::to_json(&f).len(); }
-            let j = t.elapsed();
-            let t = std::time::Instant::now();
-            for _ in 0..2_000 { n += super::to_proto_names_json(&f).len(); }
-            let pj = t.elapsed();
-            println!("{p:?}: frame {:?} json {:?} proto-names {:?} ({n})", gen_t / 10_000, j / 2000, pj / 2000);
         }
     }
 }
