@@ -23,6 +23,7 @@ backend_tests!(
     health_and_probes,
     unknown_routes_and_methods,
     enqueue_mode_answers_202_and_still_stores,
+    hostile_input_is_refused_and_never_reaches_the_store,
 );
 
 fn match_path(match_id: &str) -> String {
@@ -405,4 +406,63 @@ async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
         assert!(std::time::Instant::now() < until, "a 202 frame was never stored");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let uuid = uuid::Uuid::new_v4();
+    // Match ids that look like operators, paths, control characters, or are just huge.
+    for raw in [
+        format!("{uuid}.%2E%2E%2Fetc%2Fpasswd"),
+        format!("{uuid}.n%00x"),
+        format!("{uuid}.%E2%98%83"),
+        format!("{uuid}.{}", "n".repeat(5000)),
+        "%24gt".to_owned(),
+    ] {
+        let (status, body) = app.get(&match_path(&raw)).await;
+        assert_eq!(status, 400, "{raw}: {body}");
+    }
+    // Operator-looking node ids are legal visible ASCII: they are stored and matched literally,
+    // never interpreted as query operators.
+    let mut m = new_match(10);
+    let good = synth::to_json(&m.frame(0));
+    let id = expect_status(app.post(good.clone(), "application/json", &[("x-node-id", r#"{"$ne":1}"#)]).await, 200).await;
+    let id = id["match_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.events(&id.replace('%', "%25").replace('"', "%22")).await.len(), 1);
+    for raw in [r#"{"$ne":2}"#, r#"{"$gt":""}"#, "$where", "$gt"] {
+        let path = format!("{}.{raw}", m.session_id()).replace('"', "%22");
+        let (status, body) = app.get(&match_path(&path)).await;
+        assert_eq!((status, body["count"].as_u64()), (200, Some(0)), "{raw}: {body}");
+    }
+    let node_cases: [&[u8]; 3] = [b"\xe2\x98\x83", b"a\tb", b"../../x"];
+    for node in node_cases {
+        let resp = app
+            .http
+            .post(app.url("/session-events"))
+            .header("content-type", "application/json")
+            .header("x-node-id", reqwest::header::HeaderValue::from_bytes(node).unwrap())
+            .body(good.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "node {node:?}");
+    }
+    let long_user = "u".repeat(300);
+    let resp = app.post(good.clone(), "application/json", &[("x-user-id", &long_user)]).await;
+    assert_eq!(resp.status(), 400);
+
+    let session = m.session_id().to_owned();
+    let deep = format!("{}{}{}", "[".repeat(10_000), "1", "]".repeat(10_000));
+    let bodies: Vec<Vec<u8>> = vec![
+        format!(r#"{{"session":{{"sessionid":"{session}"}},"events":{deep}}}"#).into_bytes(),
+        format!(r#"{{"session":{{"sessionid":"{session}"}},"frameIndex":1e30}}"#).into_bytes(),
+        format!(r#"{{"session":{{"sessionid":"{session}"}},"frameIndex":123456789012345678901234567890}}"#).into_bytes(),
+        format!(r#"{{"session":{{"sessionid":"{session}","sessionid":"{uuid}"}}}}"#).into_bytes(),
+        format!(r#"{{"session":{{"sessionid":"{session}","gameClock":NaN}}}}"#).into_bytes(),
+        format!(r#"{{"session":{{"sessionid":{{"$gt":""}}}}}}"#).into_bytes(),
+    ];
+    for body in bodies {
+        expect_400(app.post_json(body, Some("n1")).await).await;
+    }
+    assert_eq!(app.stats.frames_stored(), 1, "only the literal-node frame was written");
 }
