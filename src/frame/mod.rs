@@ -5,6 +5,7 @@
 
 mod document;
 mod finite;
+mod range;
 
 use prost::Message;
 use serde::Deserialize;
@@ -40,6 +41,8 @@ pub enum FrameError {
     SessionId(#[source] IdError),
     #[error("{0} holds a non-finite number (NaN or Infinity)")]
     NonFinite(&'static str),
+    #[error("{0} is outside the schema's range")]
+    OutOfRange(&'static str),
 }
 
 impl FrameError {
@@ -48,9 +51,10 @@ impl FrameError {
         match self {
             FrameError::Syntax(_) => "bad_json",
             FrameError::Protobuf(_) => "bad_protobuf",
-            FrameError::Schema(_) | FrameError::MissingSession | FrameError::NonFinite(_) => {
-                "schema"
-            }
+            FrameError::Schema(_)
+            | FrameError::MissingSession
+            | FrameError::NonFinite(_)
+            | FrameError::OutOfRange(_) => "schema",
             FrameError::SessionId(_) => "bad_id",
         }
     }
@@ -67,7 +71,7 @@ pub struct DecodedFrame {
 
 /// Decodes and validates one frame.
 pub fn decode(body: &[u8], encoding: Encoding) -> Result<DecodedFrame, FrameError> {
-    let (frame, unknown_fields) = match encoding {
+    let (mut frame, unknown_fields) = match encoding {
         Encoding::Json => decode_json(body)?,
         Encoding::Protobuf => (
             LobbySessionStateFrame::decode(body).map_err(FrameError::Protobuf)?,
@@ -77,6 +81,7 @@ pub fn decode(body: &[u8], encoding: Encoding) -> Result<DecodedFrame, FrameErro
     let session = frame.session.as_ref().ok_or(FrameError::MissingSession)?;
     let session = SessionId::parse(&session.session_id).map_err(FrameError::SessionId)?;
     finite::check(&frame)?;
+    range::check(&mut frame)?;
     Ok(DecodedFrame {
         frame,
         session,

@@ -1,0 +1,45 @@
+//! Values binary protobuf can carry but the stored protojson cannot: enum numbers outside the
+//! schema and timestamps outside RFC 3339's years 0001-9999. JSON input cannot produce them
+//! (names are checked while parsing), but protobuf input can, and they would fail only when the
+//! document is built (a 500) or be served back in a form POST refuses. Refuse them as input.
+
+use super::FrameError;
+use crate::proto::LobbySessionStateFrame;
+use crate::proto::telemetry::v1::emote_played::EmoteType;
+use crate::proto::telemetry::v1::lobby_session_event::Event;
+use crate::proto::telemetry::v1::Role;
+
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+const MIN_SECONDS: i64 = -62_135_596_800;
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+fn role(field: &'static str, v: i32) -> Result<(), FrameError> {
+    Role::try_from(v).map(drop).map_err(|_| FrameError::OutOfRange(field))
+}
+
+/// Also folds a leap second (`…23:59:60.5Z`, which the RFC 3339 parser keeps as nanos past one
+/// second) into the next second, as protobuf's smeared time does.
+pub(super) fn check(frame: &mut LobbySessionStateFrame) -> Result<(), FrameError> {
+    if let Some(t) = &mut frame.timestamp {
+        if (1_000_000_000..2_000_000_000).contains(&t.nanos) {
+            t.seconds = t.seconds.saturating_add(1);
+            t.nanos -= 1_000_000_000;
+        }
+        if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+            return Err(FrameError::OutOfRange("timestamp"));
+        }
+    }
+    frame.events.iter().try_for_each(|e| match &e.event {
+        Some(Event::RoundEnded(x)) => role("round_ended.winning_team", x.winning_team),
+        Some(Event::MatchEnded(x)) => role("match_ended.winning_team", x.winning_team),
+        Some(Event::PlayerJoined(x)) => role("player_joined.role", x.role),
+        Some(Event::PlayerSwitchedTeam(x)) => {
+            role("player_switched_team.new_role", x.new_role)?;
+            role("player_switched_team.prev_role", x.prev_role)
+        }
+        Some(Event::EmotePlayed(x)) => EmoteType::try_from(x.emote)
+            .map(drop)
+            .map_err(|_| FrameError::OutOfRange("emote_played.emote")),
+        _ => Ok(()),
+    })
+}
