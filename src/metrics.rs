@@ -28,6 +28,28 @@ pub const STORE_READ_DURATION: &str = "session_events_store_read_duration_second
 pub const ACK_LATENCY: &str = "session_events_ack_latency_seconds";
 pub const BUILD_INFO: &str = "session_events_build_info";
 
+/// Every `reason` a POST can be refused for (see `ApiError::reason`, `FrameError::reason` and
+/// the error middleware); each series is exported from start-up at 0, so `rate()` and
+/// `increase()` see the first refusal rather than an absent series.
+pub const REJECT_REASONS: &[&str] = &[
+    "bad_json",
+    "bad_protobuf",
+    "schema",
+    "bad_id",
+    "bad_request",
+    "too_large",
+    "unsupported_media_type",
+    "body_timeout",
+    "queue_full",
+    "shutting_down",
+    "store_unavailable",
+    "deadline",
+    "internal",
+    "other",
+];
+/// Every `kind` of `store_write_errors_total` (`StoreError::kind`, plus per-document refusals).
+pub const STORE_ERROR_KINDS: &[&str] = &["unavailable", "timeout", "failed", "corrupt", "document"];
+
 /// Latencies from sub-millisecond (a decode-and-enqueue) up to the 30 s request deadline.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -60,10 +82,40 @@ pub fn install() -> PrometheusHandle {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
+            process_collector().describe();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            for name in [
+                FRAMES_RECEIVED,
+                FRAMES_WRITTEN,
+                FRAMES_DUPLICATE,
+                FRAMES_UNKNOWN_FIELDS,
+                FRAMES_DROPPED,
+            ] {
+                metrics::counter!(name).increment(0);
+            }
+            for reason in REJECT_REASONS {
+                metrics::counter!(FRAMES_REJECTED, "reason" => *reason).increment(0);
+            }
+            for kind in STORE_ERROR_KINDS {
+                metrics::counter!(STORE_WRITE_ERRORS, "kind" => *kind).increment(0);
+            }
             handle
         })
         .clone()
+}
+
+/// The standard process metrics (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+/// `process_open_fds`, `process_max_fds`, `process_virtual_memory_bytes`,
+/// `process_virtual_memory_max_bytes`, `process_start_time_seconds`, `process_threads`), under
+/// the unprefixed names every process dashboard and alert expects.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Refreshes the process metrics; call before each render.
+pub fn collect_process() {
+    process_collector().collect();
 }
 
 fn describe() {

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod mongo_server;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
