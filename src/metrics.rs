@@ -45,6 +45,8 @@ pub const REJECT_REASONS: &[&str] = &[
     "store_unavailable",
     "deadline",
     "internal",
+    "auth",
+    "method",
     "other",
 ];
 /// Every `kind` of `store_write_errors_total` (`StoreError::kind`, plus per-document refusals).
