@@ -31,5 +31,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .exclude([".telemetry.v1.Role", ".telemetry.v1.DiscPossessionChanged"])
         .out_dir(&out)
         .build(&[".telemetry.v1", ".engine.v1"])?;
+
+    // pbjson reads numbers through an untagged enum that buffers every value; ours reads them
+    // directly (see src/proto/number.rs).
+    for file in ["telemetry.v1.serde.rs", "engine.v1.serde.rs"] {
+        let path = out.join(file);
+        let code = std::fs::read_to_string(&path)?.replace(
+            "::pbjson::private::NumberDeserialize",
+            "crate::proto::number::NumberDeserialize",
+        );
+        std::fs::write(&path, code)?;
+    }
     Ok(())
 }

@@ -18,5 +18,6 @@ pub mod telemetry {
 }
 
 mod compat;
+pub(crate) mod number;
 
 pub use telemetry::v1::LobbySessionStateFrame;
