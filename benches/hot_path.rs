@@ -1,0 +1,403 @@
+//! The per-frame hot path at the HTTP edge, stage by stage (see "Hot path facts" in the design
+//! notes): decode (protojson with JSON names, protojson with proto names, binary protobuf),
+//! frame → stored document, decode + build together, document → response JSON, the content id,
+//! and batch assembly through the queue. `reference/*` scans and parses the same body with
+//! plain serde_json so these numbers can be set against the design notes' figures.
+//!
+//! ```text
+//! cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! RESULTS_PLACEHOLDER
+
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime};
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};
+use serde::Deserialize;
+use session_events::frame::{self, DecodedFrame, Encoding, EventDocument, EventId, StoredEvent};
+use session_events::ids::{MatchId, NodeId, UserId};
+use session_events::pipeline::{Queue, WriteRequest};
+use session_events::proto::LobbySessionStateFrame;
+use session_events::synth::{self, MatchGenerator, Profile};
+
+/// Documents per batch (the writer's default `batch_max_docs`).
+const BATCH: usize = 500;
+
+/// One frame of a profile in every encoding the service accepts, plus what the edge holds.
+struct Input {
+    name: &'static str,
+    frame: LobbySessionStateFrame,
+    json: Vec<u8>,
+    proto_names: Vec<u8>,
+    protobuf: Vec<u8>,
+    decoded: DecodedFrame,
+    node: NodeId,
+    user: UserId,
+}
+
+impl Input {
+    fn new(name: &'static str, profile: Profile) -> Self {
+        let session = uuid::Uuid::from_u128(0x892e23e2_8272_4b07_85e8_5e291ac85f93);
+        // A frame with a few events in it (the kind cycles with the index).
+        let frame = MatchGenerator::new(session, 7, profile).frame(123);
+        let json = synth::to_json(&frame);
+        let proto_names = synth::to_proto_names_json(&frame);
+        let protobuf = synth::to_protobuf(&frame);
+        let decoded = frame::decode(&json, Encoding::Json).expect("synthetic frame decodes");
+        assert_eq!(decoded.frame, frame);
+        assert_eq!(
+            frame::decode(&proto_names, Encoding::Json).unwrap().frame,
+            frame
+        );
+        assert_eq!(
+            frame::decode(&protobuf, Encoding::Protobuf).unwrap().frame,
+            frame
+        );
+        Self {
+            name,
+            frame,
+            json,
+            proto_names,
+            protobuf,
+            decoded,
+            node: NodeId::parse("node-1").unwrap(),
+            user: UserId::parse("user-1").unwrap(),
+        }
+    }
+
+    fn build(&self, decoded: &DecodedFrame) -> EventDocument {
+        EventDocument::build(decoded, &self.node, Some(&self.user), SystemTime::now())
+            .expect("document builds")
+    }
+
+    fn json_len(&self) -> u64 {
+        self.json.len() as u64
+    }
+}
+
+fn inputs() -> Vec<Input> {
+    let inputs = vec![
+        Input::new("session", Profile::Session),
+        Input::new("bones", Profile::SessionWithBones),
+    ];
+    for i in &inputs {
+        let doc = i.build(&i.decoded);
+        eprintln!(
+            "hot_path input {}: json {} B, proto-names json {} B, protobuf {} B, stored BSON {} B",
+            i.name,
+            i.json.len(),
+            i.proto_names.len(),
+            i.protobuf.len(),
+            doc.size()
+        );
+    }
+    inputs
+}
+
+/// `frame::decode` of each accepted encoding (includes session id parse and the finite check).
+/// Throughput: the body's own size.
+fn decode<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("decode");
+    for i in inputs {
+        g.throughput(Throughput::Bytes(i.json.len() as u64));
+        g.bench_with_input(BenchmarkId::new("json", i.name), &i.json, |b, body| {
+            b.iter(|| frame::decode(black_box(body), Encoding::Json).unwrap())
+        });
+        g.throughput(Throughput::Bytes(i.proto_names.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("json_proto_names", i.name),
+            &i.proto_names,
+            |b, body| b.iter(|| frame::decode(black_box(body), Encoding::Json).unwrap()),
+        );
+        g.throughput(Throughput::Bytes(i.protobuf.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("protobuf", i.name),
+            &i.protobuf,
+            |b, body| b.iter(|| frame::decode(black_box(body), Encoding::Protobuf).unwrap()),
+        );
+    }
+    g.finish();
+}
+
+/// `EventDocument::build` from an already decoded frame. Throughput: the JSON body's size.
+fn build<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("build");
+    for i in inputs {
+        g.throughput(Throughput::Bytes(i.json_len()));
+        g.bench_with_input(BenchmarkId::new("document", i.name), i, |b, i| {
+            b.iter(|| i.build(black_box(&i.decoded)))
+        });
+    }
+    g.finish();
+}
+
+/// The whole per-frame edge cost: decode + validate + build. Throughput: the body's own size.
+fn decode_build<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("decode_build");
+    for i in inputs {
+        for (kind, body, enc) in [
+            ("json", &i.json, Encoding::Json),
+            ("json_proto_names", &i.proto_names, Encoding::Json),
+            ("protobuf", &i.protobuf, Encoding::Protobuf),
+        ] {
+            g.throughput(Throughput::Bytes(body.len() as u64));
+            g.bench_with_input(BenchmarkId::new(kind, i.name), body, |b, body| {
+                b.iter(|| {
+                    let decoded = frame::decode(black_box(body), enc).unwrap();
+                    i.build(&decoded)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// `render_event_json` of a stored document (what GET serves per event).
+/// Throughput: the JSON body's size (the rendered `data` is the same JSON).
+fn render<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("render");
+    for i in inputs {
+        let stored = StoredEvent(i.build(&i.decoded).bson);
+        let mut out = Vec::with_capacity(2 * i.json.len());
+        frame::render_event_json(&stored, &mut out).unwrap();
+        g.throughput(Throughput::Bytes(i.json_len()));
+        g.bench_with_input(BenchmarkId::new("event_json", i.name), &stored, |b, s| {
+            b.iter(|| {
+                out.clear();
+                frame::render_event_json(black_box(s), &mut out).unwrap();
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+/// `EventId::derive` with the canonical protobuf encoding it hashes, and the pieces of `build`
+/// on their own. Throughput: the JSON body's size.
+fn parts<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("parts");
+    for i in inputs {
+        let match_id = MatchId::new(i.decoded.session, &i.node);
+        g.throughput(Throughput::Bytes(i.json_len()));
+        g.bench_with_input(BenchmarkId::new("event_id", i.name), i, |b, i| {
+            b.iter(|| {
+                let proto = prost::Message::encode_to_vec(black_box(&i.frame));
+                EventId::derive(&match_id, Some(&i.user), &proto)
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("protobuf_encode", i.name), i, |b, i| {
+            b.iter(|| prost::Message::encode_to_vec(black_box(&i.frame)))
+        });
+        g.bench_with_input(BenchmarkId::new("bson_data", i.name), i, |b, i| {
+            b.iter(|| bson::to_raw_document_buf(black_box(&i.frame)).unwrap())
+        });
+        // Typed JSON decode without `serde_ignored` (unknown-field counting), validation or
+        // the end-of-input check: what `decode/json` pays on top of the bare pbjson decode.
+        g.throughput(Throughput::Bytes(i.json.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("pbjson_bare", i.name),
+            &i.json,
+            |b, body| {
+                b.iter(|| {
+                    let mut de = serde_json::Deserializer::from_slice(black_box(body));
+                    LobbySessionStateFrame::deserialize(&mut de).unwrap()
+                })
+            },
+        );
+        g.throughput(Throughput::Bytes(i.protobuf.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("prost_bare", i.name),
+            &i.protobuf,
+            |b, body| {
+                b.iter(|| {
+                    <LobbySessionStateFrame as prost::Message>::decode(black_box(&body[..]))
+                        .unwrap()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+/// A writer's batch, as `pipeline::writer::Batch` keeps it (docs and bookkeeping side by side).
+#[derive(Default)]
+struct Batch {
+    docs: Vec<EventDocument>,
+    pending: Vec<(
+        Option<Instant>,
+        Instant,
+        Option<session_events::pipeline::Ack>,
+    )>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, req: WriteRequest) {
+        self.bytes += req.doc.size();
+        self.docs.push(req.doc);
+        self.pending.push((req.deadline, req.enqueued_at, req.ack));
+    }
+}
+
+/// 500 prebuilt documents through the queue. The queue's receive side is private to the
+/// pipeline, so two measurements: `Queue::try_send` × 500 (the handlers' side, with its byte
+/// accounting and gauges), and the same crossbeam channel type the queue wraps, sent and drained
+/// into a writer-style batch. Setup (cloning the documents, making the acks) and dropping are
+/// not timed. Throughput: the documents' BSON bytes.
+fn batch<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("batch500");
+    for i in inputs {
+        let doc = i.build(&i.decoded);
+        g.throughput(Throughput::Bytes((doc.size() * BATCH) as u64));
+        let requests = || {
+            let now = Instant::now();
+            let mut acks = Vec::with_capacity(BATCH);
+            let reqs: Vec<WriteRequest> = (0..BATCH)
+                .map(|_| {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    acks.push(rx);
+                    WriteRequest {
+                        doc: doc.clone(),
+                        deadline: Some(now + std::time::Duration::from_secs(30)),
+                        enqueued_at: now,
+                        ack: Some(tx),
+                    }
+                })
+                .collect();
+            (reqs, acks)
+        };
+        g.bench_function(BenchmarkId::new("queue_try_send", i.name), |b| {
+            b.iter_batched(
+                || (Queue::new(2 * BATCH, usize::MAX / 2), requests()),
+                |(queue, (reqs, acks))| {
+                    for req in reqs {
+                        if queue.try_send(req).is_err() {
+                            panic!("queue refused a request");
+                        }
+                    }
+                    (queue, acks)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function(BenchmarkId::new("channel_send_drain", i.name), |b| {
+            let (tx, rx) = crossbeam_channel::bounded::<WriteRequest>(2 * BATCH);
+            b.iter_batched(
+                requests,
+                |(reqs, acks)| {
+                    for req in reqs {
+                        tx.try_send(req).ok().expect("channel has room");
+                    }
+                    let mut batch = Batch::default();
+                    while batch.docs.len() < BATCH {
+                        batch.push(rx.try_recv().expect("queued"));
+                    }
+                    (batch, acks)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// Plain serde_json on the same JSON body: scan only, and a dynamic `Value` tree.
+fn reference<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
+    let mut g = c.benchmark_group("reference");
+    for i in inputs {
+        g.throughput(Throughput::Bytes(i.json_len()));
+        g.bench_with_input(
+            BenchmarkId::new("ignored_any", i.name),
+            &i.json,
+            |b, body| {
+                b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(body)).unwrap())
+            },
+        );
+        g.bench_with_input(BenchmarkId::new("value", i.name), &i.json, |b, body| {
+            b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(body)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn hot_path<M: Measurement>(c: &mut Criterion<M>) {
+    let inputs = inputs();
+    decode(c, &inputs);
+    build(c, &inputs);
+    decode_build(c, &inputs);
+    render(c, &inputs);
+    parts(c, &inputs);
+    batch(c, &inputs);
+    reference(c, &inputs);
+}
+
+/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`): on a shared machine, wall time
+/// also counts the time the thread waited for a core; this does not.
+struct ThreadCpuTime;
+
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+}
+
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+fn thread_cpu_time() -> Duration {
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is Linux's thread CPU clock.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Borrowed for its formatter (nanoseconds shown as a duration, bytes as MiB/s).
+static WALL_TIME: WallTime = WallTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WALL_TIME.formatter()
+    }
+}
+
+/// Wall time by default; `HOT_PATH_CLOCK=cpu` measures thread CPU time instead.
+fn main() {
+    if std::env::var("HOT_PATH_CLOCK").is_ok_and(|v| v == "cpu") {
+        let mut c = Criterion::default()
+            .with_measurement(ThreadCpuTime)
+            .configure_from_args();
+        hot_path(&mut c);
+        c.final_summary();
+    } else {
+        let mut c = Criterion::default().configure_from_args();
+        hot_path(&mut c);
+        c.final_summary();
+    }
+}

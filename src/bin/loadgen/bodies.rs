@@ -1,0 +1,183 @@
+//! The frames of a run: one stream per (match, node), each with its own seeded
+//! `synth::MatchGenerator` starting now, the send order over the streams, and the request
+//! bodies, generated ahead of the schedule on a background thread.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use session_events::synth::{self, MatchGenerator, Profile};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::EncodingArg;
+
+/// One match as one node posts it.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub node: String,
+    /// `<uuid>.<node>`, lower case, as the service answers and stores it.
+    pub match_id: String,
+    pub generator: MatchGenerator,
+}
+
+/// `matches` × `nodes` streams; stream `s` is match `s / nodes` of node `node-{s % nodes}`.
+pub fn streams(matches: usize, nodes: usize, seed: u64, profile: Profile) -> Vec<Stream> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    (0..matches * nodes)
+        .map(|s| {
+            let mut rng = fastrand::Rng::with_seed(seed ^ (s as u64).wrapping_mul(0x9E37_79B9));
+            let mut bytes = [0u8; 16];
+            rng.fill(&mut bytes);
+            let session = uuid::Builder::from_random_bytes(bytes).into_uuid();
+            let node = format!("node-{}", s % nodes);
+            Stream {
+                match_id: format!("{}.{node}", session.hyphenated()),
+                generator: MatchGenerator::new(session, seed.wrapping_add(s as u64), profile)
+                    .with_start_unix_ms(now_ms),
+                node,
+            }
+        })
+        .collect()
+}
+
+/// Send number `seq` goes to stream `seq % streams` as that stream's frame `seq / streams`.
+pub fn slot(seq: u64, streams: usize) -> (usize, u32) {
+    let n = streams as u64;
+    (
+        (seq % n) as usize,
+        u32::try_from(seq / n).unwrap_or(u32::MAX),
+    )
+}
+
+/// The body of frame `index` of a match, as a producer would post it.
+pub fn body(
+    generator: &mut MatchGenerator,
+    index: u32,
+    encoding: EncodingArg,
+    gzip: bool,
+) -> Bytes {
+    let frame = generator.frame(index);
+    let raw = match encoding {
+        EncodingArg::Json => synth::to_json(&frame),
+        EncodingArg::Protobuf => synth::to_protobuf(&frame),
+    };
+    if !gzip {
+        return raw.into();
+    }
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(raw.len() / 3),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&raw).expect("gzip to memory");
+    gz.finish().expect("gzip to memory").into()
+}
+
+/// One request body, in send order.
+pub struct Body {
+    pub seq: u64,
+    pub stream: usize,
+    pub index: u32,
+    pub bytes: Bytes,
+}
+
+/// What [`spawn`] reports once the bodies generated ahead of the clock are ready.
+pub struct Prefill {
+    pub bodies: usize,
+    pub bytes: usize,
+    pub seconds: f64,
+}
+
+/// The bodies of a run in send order, from several generator threads (thread `j` builds sends
+/// `j`, `j + threads`, ...).
+pub struct Bodies {
+    rxs: Vec<mpsc::Receiver<Body>>,
+    next: usize,
+}
+
+impl Bodies {
+    pub async fn recv(&mut self) -> Option<Body> {
+        let n = self.rxs.len();
+        let body = self.rxs[self.next % n].recv().await;
+        self.next += 1;
+        body
+    }
+}
+
+/// Generates the `total` bodies of a run on one thread per core. The channels hold as many
+/// bodies as fit in `budget_bytes` (all of them, in most runs); the returned future resolves
+/// once they are full (or every body is built), which is when the caller should start the
+/// clock. Bodies beyond the budget are generated during the run.
+pub async fn spawn(
+    streams: Vec<Stream>,
+    total: u64,
+    encoding: EncodingArg,
+    gzip: bool,
+    budget_bytes: usize,
+) -> anyhow::Result<(Bodies, Prefill)> {
+    let started = std::time::Instant::now();
+    let n = streams.len();
+    // The first body tells how big bodies are.
+    let per_body = body(&mut streams[0].generator.clone(), 0, encoding, gzip).len();
+    let capacity = (budget_bytes / per_body.max(1)) as u64;
+    let capacity = capacity.clamp(1, total.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 8) as u64;
+    let threads = threads.min(total.max(1));
+    let mut rxs = Vec::new();
+    let mut readies = Vec::new();
+    for j in 0..threads {
+        // Sends j, j + threads, ... and this thread's share of the prefill.
+        let share = |count: u64| count / threads + u64::from(j < count % threads);
+        let (mine, prefill) = (share(total), share(capacity));
+        let (tx, rx) = mpsc::channel(prefill.max(1) as usize);
+        let (ready_tx, ready_rx) = oneshot::channel::<usize>();
+        let mut streams = streams.clone();
+        std::thread::Builder::new()
+            .name(format!("loadgen-bodies-{j}"))
+            .spawn(move || {
+                let mut ready = Some(ready_tx);
+                let mut bytes = 0usize;
+                for k in 0..mine {
+                    let seq = j + k * threads;
+                    let (stream, index) = slot(seq, n);
+                    let b = body(&mut streams[stream].generator, index, encoding, gzip);
+                    bytes += b.len();
+                    let item = Body {
+                        seq,
+                        stream,
+                        index,
+                        bytes: b,
+                    };
+                    if tx.blocking_send(item).is_err() {
+                        return; // the run ended early
+                    }
+                    if k + 1 >= prefill.min(mine) {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(bytes);
+                        }
+                    }
+                }
+            })?;
+        rxs.push(rx);
+        readies.push((ready_rx, prefill.min(mine)));
+    }
+    let mut prefill = Prefill {
+        bodies: 0,
+        bytes: 0,
+        seconds: 0.0,
+    };
+    for (ready, count) in readies {
+        if count == 0 {
+            continue;
+        }
+        prefill.bytes += ready
+            .await
+            .map_err(|_| anyhow::anyhow!("a body generator thread failed"))?;
+        prefill.bodies += count as usize;
+    }
+    prefill.seconds = started.elapsed().as_secs_f64();
+    Ok((Bodies { rxs, next: 0 }, prefill))
+}
