@@ -153,7 +153,12 @@ pub struct Config {
 
     /// Bearer tokens, comma-separated `scope:token` (scopes: write, read, metrics; several per
     /// scope for rotation). A scope without tokens is open; health probes are always open.
-    #[arg(long, env = "AUTH_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AUTH_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub auth_tokens: Vec<ScopedToken>,
 
     /// Log format; filter with RUST_LOG (default info).

@@ -37,10 +37,16 @@ async fn round_trip_in_every_encoding(backend: Backend) {
 
     let r1 = app.post_json(synth::to_json(&frames[0]), Some("n1")).await;
     assert_eq!(r1.status(), 200);
-    let r2 = app.post_json(synth::to_proto_names_json(&frames[1]), Some("n1")).await;
+    let r2 = app
+        .post_json(synth::to_proto_names_json(&frames[1]), Some("n1"))
+        .await;
     assert_eq!(r2.status(), 200);
     let r3 = app
-        .post(synth::to_protobuf(&frames[2]), "application/x-protobuf", &[("x-node-id", "n1"), ("x-user-id", "player-7")])
+        .post(
+            synth::to_protobuf(&frames[2]),
+            "application/x-protobuf",
+            &[("x-node-id", "n1"), ("x-user-id", "player-7")],
+        )
         .await;
     assert_eq!(r3.status(), 200);
     let body: serde_json::Value = r3.json().await.unwrap();
@@ -51,9 +57,16 @@ async fn round_trip_in_every_encoding(backend: Backend) {
     assert_eq!(events.len(), 3);
     for (event, frame) in events.iter().zip(&frames) {
         assert_eq!(event["match_id"], match_id.as_str());
-        assert_eq!(event["data"], protojson(frame), "data must be the protojson of what was posted");
+        assert_eq!(
+            event["data"],
+            protojson(frame),
+            "data must be the protojson of what was posted"
+        );
     }
-    assert!(events[0].get("user_id").is_none(), "no X-User-ID → no user_id");
+    assert!(
+        events[0].get("user_id").is_none(),
+        "no X-User-ID → no user_id"
+    );
     assert_eq!(events[2]["user_id"], "player-7");
 }
 
@@ -61,7 +74,11 @@ async fn match_ids_are_canonical(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut m = new_match(2);
     let upper = m.session_id().to_owned();
-    assert_eq!(upper, upper.to_uppercase(), "the generator prints ids like the game");
+    assert_eq!(
+        upper,
+        upper.to_uppercase(),
+        "the generator prints ids like the game"
+    );
     let lower = upper.to_lowercase();
 
     let id = app.store(&m.frame(0), "eu.west.node-1").await;
@@ -70,12 +87,21 @@ async fn match_ids_are_canonical(backend: Backend) {
     let resp = app.post_json(synth::to_json(&m.frame(1)), None).await;
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["match_id"], format!("{lower}.default-node"));
-    let resp = app.post(synth::to_json(&m.frame(2)), "application/json", &[("x-node-id", "")]).await;
+    let resp = app
+        .post(
+            synth::to_json(&m.frame(2)),
+            "application/json",
+            &[("x-node-id", "")],
+        )
+        .await;
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["match_id"], format!("{lower}.default-node"));
 
     // The uuid part of a GET is matched case-insensitively; the node part is split after it.
-    assert_eq!(app.events(&format!("{upper}.eu.west.node-1")).await.len(), 1);
+    assert_eq!(
+        app.events(&format!("{upper}.eu.west.node-1")).await.len(),
+        1
+    );
     assert_eq!(app.events(&format!("{lower}.default-node")).await.len(), 2);
     assert_eq!(app.events(&format!("{lower}.eu")).await.len(), 0);
 }
@@ -103,33 +129,67 @@ async fn bad_frames_are_400_and_store_nothing(backend: Backend) {
     };
 
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("nil uuid", with(&|v| v["session"]["sessionid"] = "00000000-0000-0000-0000-000000000000".into())),
-        ("missing session", with(&|v| {
-            v.as_object_mut().unwrap().remove("session");
-        })),
-        ("bad uuid", with(&|v| v["session"]["sessionid"] = "not-a-uuid".into())),
-        ("wrong type", with(&|v| v["frameIndex"] = serde_json::json!({"a": 1}))),
-        ("string in int field", with(&|v| v["session"]["bluePoints"] = "lots".into())),
+        (
+            "nil uuid",
+            with(&|v| v["session"]["sessionid"] = "00000000-0000-0000-0000-000000000000".into()),
+        ),
+        (
+            "missing session",
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("session");
+            }),
+        ),
+        (
+            "bad uuid",
+            with(&|v| v["session"]["sessionid"] = "not-a-uuid".into()),
+        ),
+        (
+            "wrong type",
+            with(&|v| v["frameIndex"] = serde_json::json!({"a": 1})),
+        ),
+        (
+            "string in int field",
+            with(&|v| v["session"]["bluePoints"] = "lots".into()),
+        ),
         ("NaN", with(&|v| v["session"]["gameClock"] = "NaN".into())),
-        ("trailing garbage", [serde_json::to_vec(&good).unwrap(), b" trailing".to_vec()].concat()),
-        ("second value", [serde_json::to_vec(&good).unwrap(), b"{}".to_vec()].concat()),
+        (
+            "trailing garbage",
+            [serde_json::to_vec(&good).unwrap(), b" trailing".to_vec()].concat(),
+        ),
+        (
+            "second value",
+            [serde_json::to_vec(&good).unwrap(), b"{}".to_vec()].concat(),
+        ),
         ("not JSON", b"{\"frameIndex\": ".to_vec()),
     ];
     for (name, body) in cases {
         let msg = expect_400(app.post_json(body, Some("n1")).await).await;
         assert!(!msg.contains("internal"), "{name}: {msg}");
     }
-    let msg = expect_400(app.post(vec![0xff, 0xff, 0xff], "application/x-protobuf", &[]).await).await;
+    let msg = expect_400(
+        app.post(vec![0xff, 0xff, 0xff], "application/x-protobuf", &[])
+            .await,
+    )
+    .await;
     assert!(msg.contains("protobuf"), "{msg}");
     for node in ["a/b", "a?b", "a#b", "50%", &"n".repeat(129)] {
-        let msg = expect_400(app.post_json(serde_json::to_vec(&good).unwrap(), Some(node)).await).await;
+        let msg = expect_400(
+            app.post_json(serde_json::to_vec(&good).unwrap(), Some(node))
+                .await,
+        )
+        .await;
         assert!(msg.contains("node id"), "{node}: {msg}");
     }
 
     assert_eq!(app.stats.frames_stored(), 0, "nothing reached the store");
     assert_eq!(app.events(&format!("{session}.n1")).await.len(), 0);
     // The good frame still goes through afterwards.
-    assert_eq!(app.post_json(serde_json::to_vec(&good).unwrap(), Some("n1")).await.status(), 200);
+    assert_eq!(
+        app.post_json(serde_json::to_vec(&good).unwrap(), Some("n1"))
+            .await
+            .status(),
+        200
+    );
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -154,7 +214,12 @@ async fn media_types_encodings_and_size_limits(backend: Backend) {
 
     let body = expect_status(app.post(json.clone(), "text/plain", &node).await, 415).await;
     assert_eq!(body["success"], false);
-    expect_status(app.post(json.clone(), "application/json; charset=utf-8", &node).await, 200).await;
+    expect_status(
+        app.post(json.clone(), "application/json; charset=utf-8", &node)
+            .await,
+        200,
+    )
+    .await;
 
     let gz = gzip(&synth::to_json(&m.frame(1)));
     let h = [("x-node-id", "n1"), ("content-encoding", "gzip")];
@@ -189,11 +254,18 @@ async fn unknown_fields_are_ignored_and_counted(backend: Backend) {
     let before = metric_sum(&app, "session_events_frames_unknown_fields_total").await;
     let id = app.store_raw_ok(serde_json::to_vec(&v).unwrap()).await;
     let after = metric_sum(&app, "session_events_frames_unknown_fields_total").await;
-    assert!(after - before >= 3.0, "3 unknown fields counted: {before} → {after}");
+    assert!(
+        after - before >= 3.0,
+        "3 unknown fields counted: {before} → {after}"
+    );
 
     let events = app.events(&id).await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["data"], protojson(&frame), "unknown fields are dropped, the rest kept");
+    assert_eq!(
+        events[0]["data"],
+        protojson(&frame),
+        "unknown fields are dropped, the rest kept"
+    );
 }
 
 trait StoreRaw {
@@ -209,7 +281,15 @@ impl StoreRaw for TestApp {
 
 /// Sum of every series of a metric in this process's exposition.
 pub async fn metric_sum(app: &TestApp, name: &str) -> f64 {
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -236,7 +316,10 @@ async fn events_are_ordered_by_frame_timestamp(backend: Backend) {
     let mut undated = m.frame(10);
     undated.timestamp = None;
     let mut future = m.frame(11);
-    future.timestamp = Some(Timestamp { seconds: 4_102_444_800, nanos: 0 });
+    future.timestamp = Some(Timestamp {
+        seconds: 4_102_444_800,
+        nanos: 0,
+    });
     app.store(&future, "n1").await;
     app.store(&undated, "n1").await;
     let indexes: Vec<u64> = app
@@ -255,23 +338,37 @@ async fn the_same_frame_is_stored_once(backend: Backend) {
     let id = app.store(&frame, "n1").await;
     assert_eq!(app.store(&frame, "n1").await, id, "a retry answers success");
 
-    let concurrent = join_all((0..8).map(|_| app.post_json(synth::to_json(&frame), Some("n1")))).await;
+    let concurrent =
+        join_all((0..8).map(|_| app.post_json(synth::to_json(&frame), Some("n1")))).await;
     for resp in concurrent {
         assert_eq!(resp.status(), 200);
     }
     let other = m.frame(1);
     join_all((0..8).map(|_| app.post_json(synth::to_json(&other), Some("n1")))).await;
-    assert_eq!(app.events(&id).await.len(), 2, "each distinct frame stored once");
+    assert_eq!(
+        app.events(&id).await.len(),
+        2,
+        "each distinct frame stored once"
+    );
 
     // The same content from another user is another event.
-    let resp = app.post(synth::to_json(&frame), "application/json", &[("x-node-id", "n1"), ("x-user-id", "u2")]).await;
+    let resp = app
+        .post(
+            synth::to_json(&frame),
+            "application/json",
+            &[("x-node-id", "n1"), ("x-user-id", "u2")],
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(app.events(&id).await.len(), 3);
     assert!(app.stats.frames_duplicate() >= 1);
 }
 
 async fn concurrent_posts_share_batches(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.batch_linger = std::time::Duration::from_millis(20)).await;
+    let app = spawn_app_with(backend, |c| {
+        c.batch_linger = std::time::Duration::from_millis(20)
+    })
+    .await;
     // FerretDB scans a collection in memory on every non-_id query: keep it small.
     let matches: u64 = 8;
     let per_match: u32 = 10;
@@ -293,7 +390,10 @@ async fn concurrent_posts_share_batches(backend: Backend) {
     let frames = matches * u64::from(per_match);
     assert_eq!(app.stats.frames_stored(), frames);
     let calls = app.stats.write_calls();
-    assert!(calls < frames / 2, "{frames} frames took {calls} insert calls: no batching");
+    assert!(
+        calls < frames / 2,
+        "{frames} frames took {calls} insert calls: no batching"
+    );
     for (g, gen_) in gens.iter().enumerate() {
         let id = format!("{}.{}", gen_.session_id().to_lowercase(), node(g));
         assert_eq!(app.events(&id).await.len(), per_match as usize);
@@ -308,7 +408,12 @@ async fn paging_has_no_gaps_or_repeats(backend: Backend) {
     for i in 0..n {
         id = app.store(&m.frame(i), "n1").await;
     }
-    let all: Vec<u64> = app.events(&id).await.iter().map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0)).collect();
+    let all: Vec<u64> = app
+        .events(&id)
+        .await
+        .iter()
+        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
+        .collect();
     assert_eq!(all, (0..u64::from(n)).collect::<Vec<_>>());
 
     let mut paged = Vec::new();
@@ -323,7 +428,11 @@ async fn paging_has_no_gaps_or_repeats(backend: Backend) {
         assert_eq!(status, 200, "{body}");
         let events = body["events"].as_array().unwrap();
         assert_eq!(body["count"].as_u64(), Some(events.len() as u64));
-        paged.extend(events.iter().map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0)));
+        paged.extend(
+            events
+                .iter()
+                .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0)),
+        );
         pages += 1;
         match body.get("next").and_then(|n| n.as_str()) {
             Some(c) => after = Some(c.to_owned()),
@@ -340,7 +449,12 @@ async fn paging_has_no_gaps_or_repeats(backend: Backend) {
         match_path(&id)
     );
     let (_, body) = app.get(&q).await;
-    let idx: Vec<u64> = body["events"].as_array().unwrap().iter().map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0)).collect();
+    let idx: Vec<u64> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
+        .collect();
     assert_eq!(idx, [5, 6, 7, 8, 9, 10]);
 }
 
@@ -379,17 +493,30 @@ async fn unknown_routes_and_methods(backend: Backend) {
     let app = spawn_app(backend).await;
     let (status, body) = app.get("/nope").await;
     assert_eq!((status, &body["success"]), (404, &serde_json::json!(false)));
-    let resp = app.http.put(app.url("/session-events")).send().await.unwrap();
+    let resp = app
+        .http
+        .put(app.url("/session-events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
     assert_eq!(resp.headers()["allow"], "POST");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["success"], false);
-    let resp = app.http.delete(app.url(&match_path(&format!("{}.n", uuid::Uuid::new_v4())))).send().await.unwrap();
+    let resp = app
+        .http
+        .delete(app.url(&match_path(&format!("{}.n", uuid::Uuid::new_v4()))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 405);
 }
 
 async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.ack_mode = session_events::config::AckMode::Enqueue).await;
+    let app = spawn_app_with(backend, |c| {
+        c.ack_mode = session_events::config::AckMode::Enqueue
+    })
+    .await;
     let mut m = new_match(9);
     let frame = m.frame(0);
     let body = expect_status(app.post_json(synth::to_json(&frame), Some("n1")).await, 202).await;
@@ -403,7 +530,10 @@ async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
             assert_eq!(event["data"], protojson(&frame));
             break;
         }
-        assert!(std::time::Instant::now() < until, "a 202 frame was never stored");
+        assert!(
+            std::time::Instant::now() < until,
+            "a 202 frame was never stored"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
@@ -426,13 +556,31 @@ async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) 
     // never interpreted as query operators.
     let mut m = new_match(10);
     let good = synth::to_json(&m.frame(0));
-    let id = expect_status(app.post(good.clone(), "application/json", &[("x-node-id", r#"{"$ne":1}"#)]).await, 200).await;
+    let id = expect_status(
+        app.post(
+            good.clone(),
+            "application/json",
+            &[("x-node-id", r#"{"$ne":1}"#)],
+        )
+        .await,
+        200,
+    )
+    .await;
     let id = id["match_id"].as_str().unwrap().to_owned();
-    assert_eq!(app.events(&id.replace('%', "%25").replace('"', "%22")).await.len(), 1);
+    assert_eq!(
+        app.events(&id.replace('%', "%25").replace('"', "%22"))
+            .await
+            .len(),
+        1
+    );
     for raw in [r#"{"$ne":2}"#, r#"{"$gt":""}"#, "$where", "$gt"] {
         let path = format!("{}.{raw}", m.session_id()).replace('"', "%22");
         let (status, body) = app.get(&match_path(&path)).await;
-        assert_eq!((status, body["count"].as_u64()), (200, Some(0)), "{raw}: {body}");
+        assert_eq!(
+            (status, body["count"].as_u64()),
+            (200, Some(0)),
+            "{raw}: {body}"
+        );
     }
     let node_cases: [&[u8]; 3] = [b"\xe2\x98\x83", b"a\tb", b"../../x"];
     for node in node_cases {
@@ -440,7 +588,10 @@ async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) 
             .http
             .post(app.url("/session-events"))
             .header("content-type", "application/json")
-            .header("x-node-id", reqwest::header::HeaderValue::from_bytes(node).unwrap())
+            .header(
+                "x-node-id",
+                reqwest::header::HeaderValue::from_bytes(node).unwrap(),
+            )
             .body(good.clone())
             .send()
             .await
@@ -448,7 +599,13 @@ async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) 
         assert_eq!(resp.status(), 400, "node {node:?}");
     }
     let long_user = "u".repeat(300);
-    let resp = app.post(good.clone(), "application/json", &[("x-user-id", &long_user)]).await;
+    let resp = app
+        .post(
+            good.clone(),
+            "application/json",
+            &[("x-user-id", &long_user)],
+        )
+        .await;
     assert_eq!(resp.status(), 400);
 
     let session = m.session_id().to_owned();
@@ -464,5 +621,9 @@ async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) 
     for body in bodies {
         expect_400(app.post_json(body, Some("n1")).await).await;
     }
-    assert_eq!(app.stats.frames_stored(), 1, "only the literal-node frame was written");
+    assert_eq!(
+        app.stats.frames_stored(),
+        1,
+        "only the literal-node frame was written"
+    );
 }

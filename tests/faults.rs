@@ -70,15 +70,28 @@ async fn a_full_queue_is_503_with_retry_after_and_loses_nothing() {
                 assert!(retry_after.is_some(), "503 carries Retry-After");
                 assert_eq!(body["success"], false);
                 assert!(body["error"].as_str().unwrap().contains("queue"), "{body}");
-                assert!(elapsed < Duration::from_secs(2), "a full queue answers at once, took {elapsed:?}");
+                assert!(
+                    elapsed < Duration::from_secs(2),
+                    "a full queue answers at once, took {elapsed:?}"
+                );
             }
             other => panic!("unexpected status {other}: {body}"),
         }
     }
-    assert!(rejected >= 5, "1 writing + 3 queued, the rest refused; got {rejected} refusals");
-    assert_eq!(refused, rejected, "only refusals came back while the store was paused");
+    assert!(
+        rejected >= 5,
+        "1 writing + 3 queued, the rest refused; got {rejected} refusals"
+    );
+    assert_eq!(
+        refused, rejected,
+        "only refusals came back while the store was paused"
+    );
     acknowledged.sort_unstable();
-    assert_eq!(frame_indexes(&app.events(&match_id).await), acknowledged, "every 200 is stored, once");
+    assert_eq!(
+        frame_indexes(&app.events(&match_id).await),
+        acknowledged,
+        "every 200 is stored, once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,11 +112,20 @@ async fn a_dead_store_fails_requests_in_time_then_recovers_without_duplicates() 
         let resp = app.post_json(synth::to_json(&m.frame(i)), Some("n1")).await;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap();
-        assert!(matches!(status, 503 | 504), "store down → 503/504, got {status}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(5), "answered within the deadline");
+        assert!(
+            matches!(status, 503 | 504),
+            "store down → 503/504, got {status}: {body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered within the deadline"
+        );
     }
     let (status, body) = app.get("/health").await;
-    assert_eq!((status, &body["status"]), (503, &serde_json::json!("unhealthy")));
+    assert_eq!(
+        (status, &body["status"]),
+        (503, &serde_json::json!("unhealthy"))
+    );
     assert_eq!(app.get("/readyz").await.0, 503);
 
     db.restart();
@@ -116,11 +138,18 @@ async fn a_dead_store_fails_requests_in_time_then_recovers_without_duplicates() 
             if resp.status() == 200 {
                 break;
             }
-            assert!(Instant::now() < until, "store never came back: {}", resp.status());
+            assert!(
+                Instant::now() < until,
+                "store never came back: {}",
+                resp.status()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     assert_eq!(app.store(&m.frame(1), "n1").await, match_id);
-    assert_eq!(frame_indexes(&app.events(&match_id).await), [0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        frame_indexes(&app.events(&match_id).await),
+        [0, 1, 2, 3, 4, 5]
+    );
     assert_eq!(app.get("/health").await.0, 200);
 }

@@ -20,9 +20,14 @@ async fn read_until_closed(conn: &mut TcpStream, within: Duration) -> Option<Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_client_is_cut_off_without_stalling_others() {
-    let app = spawn_app_with(Backend::Embedded, |c| c.header_read_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(Backend::Embedded, |c| {
+        c.header_read_timeout = Duration::from_secs(1)
+    })
+    .await;
     let mut slow = TcpStream::connect(app.addr).await.unwrap();
-    slow.write_all(b"POST /session-events HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    slow.write_all(b"POST /session-events HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
 
     // Others are served meanwhile.
@@ -31,12 +36,21 @@ async fn a_slowloris_client_is_cut_off_without_stalling_others() {
     let answer = read_until_closed(&mut slow, Duration::from_secs(5))
         .await
         .expect("the server closes a connection whose headers never finish");
-    assert!(started.elapsed() >= Duration::from_millis(900), "not before the timeout");
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     // A fresh connection: the pooled one idled past the header timeout, which closes idle
     // keep-alive connections too.
     let fresh = reqwest::Client::new();
-    assert_eq!(fresh.get(app.url("/livez")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        fresh.get(app.url("/livez")).send().await.unwrap().status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +63,9 @@ async fn too_many_headers_are_refused() {
     }
     req.push_str("\r\n");
     conn.write_all(req.as_bytes()).await.unwrap();
-    let answer = read_until_closed(&mut conn, Duration::from_secs(5)).await.unwrap_or_default();
+    let answer = read_until_closed(&mut conn, Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
 }
 
@@ -59,16 +75,24 @@ async fn connections_beyond_the_cap_are_closed() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut c = TcpStream::connect(app.addr).await.unwrap();
-        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        c.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 12];
         c.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"HTTP/1.1 200");
         held.push(c);
     }
     let mut third = TcpStream::connect(app.addr).await.unwrap();
-    let _ = third.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let _ = third
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let answer = read_until_closed(&mut third, Duration::from_secs(5)).await;
-    assert_eq!(answer.as_deref(), Some(""), "the connection over the cap is closed unanswered");
+    assert_eq!(
+        answer.as_deref(),
+        Some(""),
+        "the connection over the cap is closed unanswered"
+    );
 
     drop(held);
     // Once the held connections go, new ones are served again.
@@ -76,7 +100,10 @@ async fn connections_beyond_the_cap_are_closed() {
     loop {
         match app.http.get(app.url("/livez")).send().await {
             Ok(r) if r.status() == 200 => break,
-            _ => assert!(Instant::now() < until, "service did not recover after the cap"),
+            _ => assert!(
+                Instant::now() < until,
+                "service did not recover after the cap"
+            ),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -5,10 +5,16 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{acknowledged, mongo_uri, new_match, post_staggered, spawn_config, test_config, unique_name};
+use common::{
+    acknowledged, mongo_uri, new_match, post_staggered, spawn_config, test_config, unique_name,
+};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn binary() -> Command {
@@ -27,7 +33,12 @@ fn wait(mut child: Child, within: Duration) -> (std::process::ExitStatus, String
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status, err);
         }
         if Instant::now() > until {
@@ -60,7 +71,10 @@ fn a_port_in_use_fails_fast_with_a_clear_message() {
         .unwrap();
     let (status, err) = wait(child, Duration::from_secs(10));
     assert!(!status.success());
-    assert!(err.contains("cannot listen on") && err.contains(&addr.to_string()), "{err}");
+    assert!(
+        err.contains("cannot listen on") && err.contains(&addr.to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -69,7 +83,10 @@ fn an_unreachable_mongodb_fails_start_up_within_the_timeout() {
     let started = Instant::now();
     let child = binary()
         .env("SERVER_ADDRESS", format!("127.0.0.1:{}", free_port()))
-        .env("MONGO_URI", format!("mongodb://127.0.0.1:{port}/?directConnection=true"))
+        .env(
+            "MONGO_URI",
+            format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
+        )
         .env("MONGO_TIMEOUT", "1s")
         .stderr(Stdio::piped())
         .spawn()
@@ -82,8 +99,16 @@ fn an_unreachable_mongodb_fails_start_up_within_the_timeout() {
 
 #[test]
 fn bad_settings_are_rejected_at_start_up() {
-    for (var, value) in [("MONGO_TIMEOUT", "soon"), ("QUEUE_CAPACITY", "0"), ("SERVER_ADDRESS", "nowhere")] {
-        let child = binary().env(var, value).stderr(Stdio::piped()).spawn().unwrap();
+    for (var, value) in [
+        ("MONGO_TIMEOUT", "soon"),
+        ("QUEUE_CAPACITY", "0"),
+        ("SERVER_ADDRESS", "nowhere"),
+    ] {
+        let child = binary()
+            .env(var, value)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let (status, err) = wait(child, Duration::from_secs(10));
         assert!(!status.success(), "{var}={value} was accepted");
         assert!(err.contains(value), "{var}={value}: {err}");
@@ -115,20 +140,40 @@ async fn sigterm_keeps_every_acknowledged_frame() {
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let terminated_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let ready = http.get(format!("{base}/readyz")).send().await.expect("listener open during drain delay");
-    assert_eq!(ready.status(), 503, "readiness drops as soon as shutdown starts");
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("listener open during drain delay");
+    assert_eq!(
+        ready.status(),
+        503,
+        "readiness drops as soon as shutdown starts"
+    );
 
     let acknowledged = acknowledged(tasks).await;
     let (status, err) = tokio::task::spawn_blocking(move || wait(child, Duration::from_secs(30)))
         .await
         .unwrap();
     assert!(status.success(), "exit after SIGTERM: {status:?}\n{err}");
-    assert!(terminated_at.elapsed() < Duration::from_secs(25), "shutdown within its deadline");
+    assert!(
+        terminated_at.elapsed() < Duration::from_secs(25),
+        "shutdown within its deadline"
+    );
     assert!(err.contains("shutdown complete"), "{err}");
-    assert!(!acknowledged.is_empty(), "some requests were acknowledged before the signal");
+    assert!(
+        !acknowledged.is_empty(),
+        "some requests were acknowledged before the signal"
+    );
 
     // Read back through a fresh service on the same database.
     let mut config = test_config();
@@ -142,8 +187,14 @@ async fn sigterm_keeps_every_acknowledged_frame() {
         .iter()
         .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
         .collect();
-    let missing: Vec<_> = acknowledged.iter().filter(|i| !stored.contains(i)).collect();
-    assert!(missing.is_empty(), "acknowledged but not stored: {missing:?}");
+    let missing: Vec<_> = acknowledged
+        .iter()
+        .filter(|i| !stored.contains(i))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}"
+    );
 }
 
 /// SIGKILL mid-load on the embedded store: after a restart on the same directory, every frame
@@ -172,7 +223,10 @@ async fn sigkill_on_the_embedded_store_keeps_every_acknowledged_frame() {
     child.wait().unwrap();
 
     let acknowledged = acknowledged(tasks).await;
-    assert!(!acknowledged.is_empty(), "some frames were acknowledged before the kill");
+    assert!(
+        !acknowledged.is_empty(),
+        "some frames were acknowledged before the kill"
+    );
     assert!(acknowledged.len() < 200, "the kill happened mid-load");
 
     let mut child = start();
@@ -192,9 +246,16 @@ async fn sigkill_on_the_embedded_store_keeps_every_acknowledged_frame() {
         .iter()
         .map(|e| e["data"]["frameIndex"].as_u64().unwrap_or(0))
         .collect();
-    let missing: Vec<_> = acknowledged.iter().filter(|i| !stored.contains(i)).collect();
+    let missing: Vec<_> = acknowledged
+        .iter()
+        .filter(|i| !stored.contains(i))
+        .collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
-    assert_eq!(body["count"].as_u64(), Some(stored.len() as u64), "no duplicates");
+    assert_eq!(
+        body["count"].as_u64(),
+        Some(stored.len() as u64),
+        "no duplicates"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -5,16 +5,18 @@
 
 use super::FrameError;
 use crate::proto::LobbySessionStateFrame;
+use crate::proto::telemetry::v1::Role;
 use crate::proto::telemetry::v1::emote_played::EmoteType;
 use crate::proto::telemetry::v1::lobby_session_event::Event;
-use crate::proto::telemetry::v1::Role;
 
 /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
 const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
 
 fn role(field: &'static str, v: i32) -> Result<(), FrameError> {
-    Role::try_from(v).map(drop).map_err(|_| FrameError::OutOfRange(field))
+    Role::try_from(v)
+        .map(drop)
+        .map_err(|_| FrameError::OutOfRange(field))
 }
 
 /// Also folds a leap second (`…23:59:60.5Z`, which the RFC 3339 parser keeps as nanos past one
@@ -25,7 +27,9 @@ pub(super) fn check(frame: &mut LobbySessionStateFrame) -> Result<(), FrameError
             t.seconds = t.seconds.saturating_add(1);
             t.nanos -= 1_000_000_000;
         }
-        if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        if !(MIN_SECONDS..=MAX_SECONDS).contains(&t.seconds)
+            || !(0..1_000_000_000).contains(&t.nanos)
+        {
             return Err(FrameError::OutOfRange("timestamp"));
         }
     }

@@ -90,7 +90,11 @@ fn bearer(req: &Request) -> Option<&[u8]> {
 }
 
 /// Middleware guarding one scope.
-pub async fn require(State((auth, scope)): State<(std::sync::Arc<Auth>, Scope)>, req: Request, next: Next) -> Response {
+pub async fn require(
+    State((auth, scope)): State<(std::sync::Arc<Auth>, Scope)>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !auth.required(scope) || bearer(&req).is_some_and(|t| auth.allows(scope, t)) {
         return next.run(req).await;
     }
@@ -116,7 +120,12 @@ mod tests {
         let t: ScopedToken = "write:0123456789abcdef".parse().unwrap();
         assert_eq!(t.scope, Scope::Write);
         assert!(!format!("{t:?}").contains("0123"));
-        for bad in ["0123456789abcdef", "admin:0123456789abcdef", "read:short", "read:with space in it!!"] {
+        for bad in [
+            "0123456789abcdef",
+            "admin:0123456789abcdef",
+            "read:short",
+            "read:with space in it!!",
+        ] {
             assert!(bad.parse::<ScopedToken>().is_err(), "{bad}");
         }
     }
@@ -129,7 +138,10 @@ mod tests {
             "read:rrrrrrrrrrrrrrrr".parse().unwrap(),
         ]);
         assert!(auth.allows(Scope::Write, b"wwwwwwwwwwwwwwww1"));
-        assert!(auth.allows(Scope::Write, b"wwwwwwwwwwwwwwww2"), "rotation: both tokens work");
+        assert!(
+            auth.allows(Scope::Write, b"wwwwwwwwwwwwwwww2"),
+            "rotation: both tokens work"
+        );
         assert!(!auth.allows(Scope::Write, b"rrrrrrrrrrrrrrrr"));
         assert!(!auth.allows(Scope::Write, b"wwwwwwwwwwwwwwww"));
         assert!(auth.allows(Scope::Read, b"rrrrrrrrrrrrrrrr"));

@@ -99,7 +99,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics).route_layer(guard(Scope::Metrics)))
+        .route(
+            "/metrics",
+            get(health::metrics).route_layer(guard(Scope::Metrics)),
+        )
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes

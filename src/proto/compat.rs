@@ -112,8 +112,7 @@ impl<'de> Deserialize<'de> for DiscPossessionChanged {
                     if slot.is_some() {
                         return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
-                    let value: Option<super::number::NumberDeserialize<i32>> =
-                        map.next_value()?;
+                    let value: Option<super::number::NumberDeserialize<i32>> = map.next_value()?;
                     *slot = Some(value.map(|v| v.0).unwrap_or_default());
                 }
                 Ok(DiscPossessionChanged {

@@ -89,13 +89,16 @@ impl<T: ProtoNumber> Visitor<'_> for NumberVisitor<T> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        v.parse().map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+        v.parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
     }
 }
 
 impl<'de, T: ProtoNumber> Deserialize<'de> for NumberDeserialize<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NumberVisitor(PhantomData)).map(NumberDeserialize)
+        deserializer
+            .deserialize_any(NumberVisitor(PhantomData))
+            .map(NumberDeserialize)
     }
 }
 
@@ -117,7 +120,10 @@ mod tests {
         assert_eq!(parse::<f64>("2").unwrap(), 2.0);
         assert_eq!(parse::<f64>("\"1.5\"").unwrap(), 1.5);
         assert_eq!(parse::<f32>("0.25").unwrap(), 0.25);
-        assert!(parse::<f64>("\"NaN\"").unwrap().is_nan(), "the finite check refuses it later");
+        assert!(
+            parse::<f64>("\"NaN\"").unwrap().is_nan(),
+            "the finite check refuses it later"
+        );
     }
 
     #[test]

@@ -133,7 +133,12 @@ pub async fn spawn_config(config: Config) -> TestApp {
     let app = Service::new(config.clone())
         .initialize()
         .await
-        .unwrap_or_else(|e| panic!("service failed to start: {}", session_events::logging::error_chain(&e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "service failed to start: {}",
+                session_events::logging::error_chain(&e)
+            )
+        });
     let stats = app.stats();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
@@ -184,7 +189,12 @@ impl TestApp {
     }
 
     /// POSTs a body with the given content type and extra headers.
-    pub async fn post(&self, body: Vec<u8>, content_type: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post(
+        &self,
+        body: Vec<u8>,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = self
             .http
             .post(self.url("/session-events"))
@@ -213,10 +223,16 @@ impl TestApp {
 
     /// GET with a query string; returns status and parsed body.
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let resp = self.http.get(self.url(path)).send().await.expect("GET reached the service");
+        let resp = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET reached the service");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"));
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"));
         (status, body)
     }
 
@@ -294,4 +310,3 @@ pub async fn acknowledged(tasks: Vec<JoinHandle<(u64, Option<u16>)>>) -> Vec<u64
     }
     acked
 }
-

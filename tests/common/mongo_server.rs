@@ -25,7 +25,11 @@ fn server_bin() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl MongoServer {
@@ -53,7 +57,10 @@ impl MongoServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let until = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < until, "FerretDB did not listen on {addr} within 30 s");
+            assert!(
+                Instant::now() < until,
+                "FerretDB did not listen on {addr} within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -103,7 +110,10 @@ impl MongoServer {
 impl Drop for MongoServer {
     fn drop(&mut self) {
         if self.child.is_some() {
-            let _ = Command::new("kill").arg("-CONT").arg(self.pid().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(self.pid().to_string())
+                .status();
         }
         self.kill();
     }
