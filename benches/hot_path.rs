@@ -288,7 +288,7 @@ fn batch<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
                 requests,
                 |(reqs, acks)| {
                     for req in reqs {
-                        tx.try_send(req).ok().expect("channel has room");
+                        assert!(tx.try_send(req).is_ok(), "channel has room");
                     }
                     let mut batch = Batch::default();
                     while batch.docs.len() < BATCH {

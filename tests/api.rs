@@ -616,7 +616,7 @@ async fn hostile_input_is_refused_and_never_reaches_the_store(backend: Backend) 
         format!(r#"{{"session":{{"sessionid":"{session}"}},"frameIndex":123456789012345678901234567890}}"#).into_bytes(),
         format!(r#"{{"session":{{"sessionid":"{session}","sessionid":"{uuid}"}}}}"#).into_bytes(),
         format!(r#"{{"session":{{"sessionid":"{session}","gameClock":NaN}}}}"#).into_bytes(),
-        format!(r#"{{"session":{{"sessionid":{{"$gt":""}}}}}}"#).into_bytes(),
+        br#"{"session":{"sessionid":{"$gt":""}}}"#.to_vec(),
     ];
     for body in bodies {
         expect_400(app.post_json(body, Some("n1")).await).await;

@@ -154,10 +154,10 @@ pub async fn spawn(
                     if tx.blocking_send(item).is_err() {
                         return; // the run ended early
                     }
-                    if k + 1 >= prefill.min(mine) {
-                        if let Some(r) = ready.take() {
-                            let _ = r.send(bytes);
-                        }
+                    if k + 1 >= prefill.min(mine)
+                        && let Some(r) = ready.take()
+                    {
+                        let _ = r.send(bytes);
                     }
                 }
             })?;
