@@ -3,7 +3,7 @@
 # (target/release/loadgen): the database ceiling, the service's max sustained rate, its CPU per
 # frame and memory, and latency at half the max, for FerretDB and for the embedded store.
 #
-#   loadtest/bench.sh                 # about 6-10 minutes on 2 cores; the report goes to stdout
+#   loadtest/bench.sh                 # ~5 minutes after the build on 2 cores; report on stdout
 #
 # Steps:
 #   build   cargo build --release --bins; FerretDB via scripts/mongo-server (temp dir)
@@ -166,6 +166,7 @@ search() {
 
 log "building (cargo build --release --bins)"
 cargo build --release --bins >&2
+GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
 FDB_ENV="$(scripts/mongo-server start "$WORK/ferretdb")"
 FDB_PID="$(sed -n 's/^PID=//p' <<<"$FDB_ENV")"
 FDB_URI="$(sed -n 's/^MONGO_URI=//p' <<<"$FDB_ENV")"
@@ -244,7 +245,7 @@ stop_service
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "## session-events benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $(git rev-parse --short HEAD))"
+echo "## session-events benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $GIT_REV)"
 echo
 echo "Frames: profile session, JSON ($(jq .mean_body_bytes "$WORK/ceiling-embedded.json") B bodies," \
     "$(jq .mean_document_bytes "$WORK/ceiling-embedded.json") B stored); steps of ${STEP_SECONDS} s;" \
