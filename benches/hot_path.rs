@@ -5,10 +5,63 @@
 //! plain serde_json so these numbers can be set against the design notes' figures.
 //!
 //! ```text
-//! cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3
+//! HOT_PATH_CLOCK=cpu cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3
+//! cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 3     # wall time
 //! ```
 //!
-//! RESULTS_PLACEHOLDER
+//! `HOT_PATH_CLOCK=cpu` measures the thread's CPU time instead of wall time: on a shared machine
+//! wall time also counts the time the thread waited for a core. Throughput is per frame of
+//! input: the body's own size for `decode*`, the JSON body's size for `build`, `render` and
+//! `parts/{event_id,protobuf_encode,bson_data}`, the stored BSON for `batch500`.
+//!
+//! # Results
+//!
+//! At commit a8cdb4a (pbjson's number reader already replaced, c3f771d), 2 shared cores with a
+//! load average of 5-7 from other builds, so absolute times are inflated and vary by ±20% run
+//! to run; `Ir` (instructions per frame from `valgrind --tool=callgrind` on the bench binary
+//! with `--bench --profile-time 2 '^<id>$'`) does not depend on the load. Medians of CPU time.
+//! Inputs: frame 123 of a synthetic match; session = 10,489 B JSON, 11,083 B proto-names JSON,
+//! 6,463 B protobuf, 13,670 B stored BSON; bones = 28,281 / 28,933 / 13,014 / 33,270 B.
+//!
+//! Left: session (10.5 KB JSON); right: bones (28 KB JSON). frames/s = per core.
+//!
+//! | bench                         |    µs | MiB/s |   fr/s |    Ir |    µs | MiB/s |   fr/s |
+//! |-------------------------------|------:|------:|-------:|------:|------:|------:|-------:|
+//! | decode/json                   | 120.7 |  82.9 |  8,280 |  654K | 273.3 |  98.7 |  3,660 |
+//! | decode/json_proto_names       | 122.6 |  86.2 |  8,150 |  658K | 281.8 |  97.9 |  3,550 |
+//! | decode/protobuf               |  35.8 | 172.2 | 27,900 |  186K |  56.5 | 219.7 | 17,700 |
+//! | build/document                |  66.6 | 150.3 | 15,000 |  390K | 134.0 | 201.3 |  7,460 |
+//! | decode_build/json             | 228.7 |  43.7 |  4,370 | 1.04M | 429.7 |  62.8 |  2,330 |
+//! | decode_build/json_proto_names | 218.8 |  48.3 |  4,570 |       | 443.8 |  62.2 |  2,250 |
+//! | decode_build/protobuf         | 115.4 |  53.4 |  8,670 |  572K | 179.0 |  69.3 |  5,590 |
+//! | render/event_json             | 203.4 |  49.2 |  4,920 |  987K | 464.7 |  58.0 |  2,150 |
+//! | parts/event_id                |  12.5 |   798 | 79,800 |   81K |  16.9 | 1,600 | 59,300 |
+//! | parts/protobuf_encode         |  13.9 |   718 | 71,800 |   75K |  17.8 | 1,513 | 56,100 |
+//! | parts/bson_data               |  46.5 | 215.3 | 21,500 |  302K | 118.0 | 228.5 |  8,470 |
+//! | parts/pbjson_bare             | 109.3 |  91.5 |  9,150 |  571K | 202.0 | 133.5 |  4,950 |
+//! | parts/prost_bare              |  36.0 | 171.1 | 27,800 |       |  50.5 | 245.6 | 19,800 |
+//! | reference/ignored_any         |  25.3 | 395.9 | 39,600 |  179K |  50.2 | 537.7 | 19,900 |
+//! | reference/value               | 214.8 |  46.6 |  4,660 |  937K | 277.5 |  97.2 |  3,600 |
+//!
+//! Batch assembly, 500 documents: `Queue::try_send` × 500 takes 24.5 µs (49 ns a document;
+//! bones 33.7 µs); the same crossbeam channel sent and drained into a writer-style batch 51.7 µs
+//! (103 ns a document; bones 89.8 µs): noise next to decoding. (The queue's receive side is
+//! `pub(super)`, so the drain runs on the channel type it wraps.)
+//!
+//! Protobuf vs JSON, time per frame: decode 3.4× faster (bones 4.8×), decode + build 2.0×
+//! (bones 2.4×): the build (~390K Ir) is paid by both, so ≥ 3× for decode + build would need a
+//! build under ~50K Ir at today's decode costs (JSON 654K, protobuf 186K Ir), and none at all
+//! once the JSON decode is down to ~500K Ir.
+//!
+//! Against the 40 µs target for decode + build of a 12 KB JSON frame: 228.7 µs of CPU here,
+//! 1.04M Ir = 5.8 scans of the same body with `IgnoredAny` (179K Ir). With the design notes'
+//! 10 µs scan that is ≈ 58 µs; the remaining fixes measured in a prototype (serde_ignored's key
+//! capture replaced by a counting `IgnoredAny`: decode 653K → 497K Ir; array keys in BSON
+//! written without `core::fmt`: build 389K → 291K Ir, bones 910K → 589K) bring it to ≈ 0.79M
+//! Ir ≈ 44 µs at that scan speed; hashing the BSON `data` instead of re-encoding protobuf for
+//! the id would save another 75K Ir. Before c3f771d (pbjson's untagged number reader, which
+//! built and formatted an error for each of the ~760 numbers of a frame): decode/json 2.79M Ir
+//! (467 µs), decode_build/json 3.18M Ir (597 µs), render 2.40M Ir (394 µs).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
