@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(id.node(), &node[1..]);
         // The node part is what followed the uuid, verbatim.
         assert_eq!(id.node(), &s[37..]);
-        assert_eq!(MatchId::parse(text).as_ref(), Ok(&id), "{text:?} does not re-parse");
+        assert_eq!(
+            MatchId::parse(text).as_ref(),
+            Ok(&id),
+            "{text:?} does not re-parse"
+        );
         assert_eq!(id.to_string(), text);
         let session = SessionId::parse(uuid).expect("uuid part of a match id is a session id");
         let node = NodeId::parse(id.node()).expect("node part of a match id is a node id");

@@ -37,11 +37,17 @@ pub fn round_trip(decoded: &DecodedFrame) {
             String::from_utf8_lossy(data)
         )
     });
-    assert_eq!(again.session, decoded.session, "session changed on round trip");
+    assert_eq!(
+        again.session, decoded.session,
+        "session changed on round trip"
+    );
     if again.frame != decoded.frame {
         panic!(
             "frame changed on round trip: {}",
-            first_difference(&format!("{:?}", decoded.frame), &format!("{:?}", again.frame))
+            first_difference(
+                &format!("{:?}", decoded.frame),
+                &format!("{:?}", again.frame)
+            )
         );
     }
 }
