@@ -41,6 +41,10 @@ pub(super) fn check(frame: &mut LobbySessionStateFrame) -> Result<(), FrameError
             role("player_switched_team.new_role", x.new_role)?;
             role("player_switched_team.prev_role", x.prev_role)
         }
+        // BSON keys cannot hold NUL; the document could not be stored.
+        Some(Event::GenericEvent(x)) if x.data.keys().any(|k| k.contains('\0')) => {
+            Err(FrameError::OutOfRange("generic_event.data key (NUL)"))
+        }
         Some(Event::EmotePlayed(x)) => EmoteType::try_from(x.emote)
             .map(drop)
             .map_err(|_| FrameError::OutOfRange("emote_played.emote")),

@@ -34,7 +34,8 @@ macro_rules! integer {
             }
             /// protojson accepts an integer written with a fraction or exponent (`1.0`, `1e3`).
             fn from_f64(v: f64) -> Option<Self> {
-                (v.fract() == 0.0 && v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64).then(|| v as $t)
+                // `MAX as f64` rounds up to 2^bits for 64-bit types: compare against MAX + 1, exclusive.
+                (v.fract() == 0.0 && v >= <$t>::MIN as f64 && v < <$t>::MAX as f64 + 1.0).then(|| v as $t)
             }
         }
     )*};
