@@ -6,16 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    acknowledged, mongo_uri, new_match, post_staggered, spawn_config, test_config, unique_name,
+    acknowledged, free_port, mongo_uri, new_match, post_staggered, spawn_config, test_config,
+    unique_name,
 };
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn binary() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_session-events"));

@@ -1,6 +1,7 @@
 //! A private FerretDB instance for tests that kill, pause or restart the database, so the
 //! shared server other tests use is never disturbed.
 
+use super::free_port;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,14 +23,6 @@ fn server_bin() -> PathBuf {
                  `scripts/mongo-server build` and export the path it prints."
             )
         })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl MongoServer {

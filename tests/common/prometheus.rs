@@ -2,6 +2,7 @@
 //! port with a generated scrape config and a temporary TSDB, queried through its HTTP API, and
 //! stopped by its process id when dropped. Also finds `promtool` for config and exposition checks.
 
+use super::free_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -78,14 +79,6 @@ pub fn promtool(args: &[&str], stdin: Option<&[u8]>) -> Output {
         pipe.write_all(input).expect("writing to promtool");
     }
     child.wait_with_output().expect("waiting for promtool")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Percent-encodes a query-string value (everything but RFC 3986 unreserved characters).
