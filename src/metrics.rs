@@ -60,27 +60,30 @@ const BATCH_FRAMES_BUCKETS: &[f64] =
     &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 const BATCH_BYTES_BUCKETS: &[f64] = &[16e3, 64e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6, 16e6];
 
+/// The exporter as the service configures it (histogram buckets per metric); public so the
+/// hot-path bench can measure the same recorder without installing it globally.
+pub fn builder() -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(BATCH_SIZE_FRAMES.into()),
+                BATCH_FRAMES_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE_BYTES.into()), BATCH_BYTES_BUCKETS)
+        })
+        .expect("bucket lists are non-empty constants")
+}
+
 /// Installs the process-wide Prometheus recorder once and returns its handle (tests spawn many
 /// services in one process; they share it).
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(BATCH_SIZE_FRAMES.into()),
-                        BATCH_FRAMES_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(BATCH_SIZE_BYTES.into()),
-                        BATCH_BYTES_BUCKETS,
-                    )
-                })
-                .expect("bucket lists are non-empty constants")
+            let handle = builder()
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe();
