@@ -1,10 +1,13 @@
 //! The one harness every integration test uses: spawn the whole service in-process on a random
 //! port against a fresh database (its own MongoDB database name, or its own embedded-store
-//! directory), plus private FerretDB instances for tests that stop or pause the database.
+//! directory), plus private FerretDB instances for tests that stop or pause the database, the
+//! service binary as a child process, and the load generator as a subprocess.
 #![allow(dead_code, unused_imports)]
 
+pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
+pub mod service_process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

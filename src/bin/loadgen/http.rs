@@ -9,6 +9,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 use crate::report::{self, RunInfo, Stats};
+use crate::requests::{Outcome, RequestLog};
 use crate::{Args, EncodingArg, bodies, verify};
 
 /// Send times: a constant rate, or a linear ramp from `r0` to `r1` over the duration.
@@ -59,6 +60,9 @@ struct Shared {
     nodes: Vec<HeaderValue>,
     stats: Mutex<Stats>,
     in_flight: AtomicUsize,
+    /// The clock start: send times are fixed relative to it.
+    start: Instant,
+    log: Option<RequestLog>,
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<bool> {
@@ -128,6 +132,14 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         prefill.seconds
     );
 
+    let log = args
+        .requests_csv
+        .as_deref()
+        .map(RequestLog::create)
+        .transpose()?;
+    let cpu_before = crate::process_cpu_seconds();
+    let start = Instant::now() + Duration::from_millis(20);
+    let start_unix_ms = unix_ms(start);
     let shared = Arc::new(Shared {
         client: client.clone(),
         url: format!("{target}/session-events").parse()?,
@@ -135,9 +147,9 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         nodes,
         stats: Mutex::new(Stats::new(match_ids.len())),
         in_flight: AtomicUsize::new(0),
+        start,
+        log,
     });
-    let cpu_before = crate::process_cpu_seconds();
-    let start = Instant::now() + Duration::from_millis(20);
     let done = Arc::new(AtomicBool::new(false));
     let progress = (!args.quiet).then(|| {
         tokio::spawn(progress(
@@ -157,6 +169,9 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         let behind = Instant::now().saturating_duration_since(at);
         if shared.in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
             shared.stats.lock().unwrap().dropped += 1;
+            if let Some(log) = &shared.log {
+                log.record_dropped(at - start, body.stream, body.index);
+            }
             continue;
         }
         {
@@ -177,6 +192,9 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     done.store(true, Ordering::Relaxed);
     if let Some(p) = progress {
         let _ = p.await;
+    }
+    if let Some(log) = &shared.log {
+        log.finish()?;
     }
 
     let stats = std::mem::replace(
@@ -206,6 +224,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         max_in_flight: args.max_in_flight,
         late_after_ms: args.late_after.as_secs_f64() * 1000.0,
         scheduled: total,
+        start_unix_ms,
         mean_body_bytes: if stats.sent > 0 {
             body_bytes as f64 / stats.sent as f64
         } else {
@@ -220,16 +239,28 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     report::print_summary(&summary);
 
     let mut ok = true;
+    let mut failed = None;
     if args.verify {
-        let v = verify::run(&client, &target, &match_ids, &stats.acked_frames).await?;
-        println!("{}", v.line());
-        ok = v.missing == 0 && v.duplicates == 0;
-        summary["verify"] = v.json();
+        match verify::run(&client, &target, &match_ids, &stats.acked_frames).await {
+            Ok(v) => {
+                println!("{}", v.line());
+                ok = v.missing == 0 && v.duplicates == 0;
+                summary["verify"] = v.json();
+            }
+            // The run's figures are still worth keeping when the read-back fails.
+            Err(e) => {
+                summary["verify"] = serde_json::json!({ "error": format!("{e:#}") });
+                failed = Some(e);
+            }
+        }
     }
     if let Some(path) = &args.summary_json {
         report::write_json(path, &summary)?;
     }
-    Ok(ok)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(ok),
+    }
 }
 
 /// One POST; latency runs from the scheduled time `at`, not from when it was sent.
@@ -243,27 +274,55 @@ async fn send(shared: Arc<Shared>, body: bodies::Body, at: Instant) {
     }
     let result = async {
         let resp = req.body(body.bytes).send().await?;
-        let status = resp.status().as_u16();
+        let code = resp.status().as_u16();
+        let retry_after = resp.headers().contains_key(reqwest::header::RETRY_AFTER);
         resp.bytes().await?;
-        Ok::<u16, reqwest::Error>(status)
+        Ok::<_, reqwest::Error>(Outcome::Status { code, retry_after })
     }
-    .await;
+    .await
+    .unwrap_or_else(|e| Outcome::Transport(transport_kind(&e)));
     let now = Instant::now();
     let micros = u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX);
     {
         let mut st = shared.stats.lock().unwrap();
         st.last_response = Some(now.into_std());
-        match result {
-            Ok(200 | 202) => {
+        match &result {
+            Outcome::Status {
+                code: 200 | 202, ..
+            } => {
                 st.acked += 1;
                 st.acked_frames[body.stream].push(body.index);
                 st.record_latency(micros);
             }
-            Ok(status) => *st.by_status.entry(status).or_default() += 1,
-            Err(e) => *st.transport.entry(transport_kind(&e)).or_default() += 1,
+            &Outcome::Status { code, retry_after } => {
+                *st.by_status.entry(code).or_default() += 1;
+                st.rejected_latency.saturating_record(micros.max(1));
+                if code == 503 && !retry_after {
+                    st.unavailable_without_retry_after += 1;
+                }
+            }
+            &Outcome::Transport(kind) => *st.transport.entry(kind).or_default() += 1,
         }
     }
+    if let Some(log) = &shared.log {
+        let (scheduled, done) = (at - shared.start, now - shared.start);
+        log.record(scheduled, done, body.stream, body.index, &result);
+    }
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A tokio instant as milliseconds since the Unix epoch (by the wall clock now).
+fn unix_ms(at: Instant) -> f64 {
+    let now = Instant::now();
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let wall_ms = wall.as_secs_f64() * 1000.0;
+    if at >= now {
+        wall_ms + (at - now).as_secs_f64() * 1000.0
+    } else {
+        wall_ms - (now - at).as_secs_f64() * 1000.0
+    }
 }
 
 fn transport_kind(e: &reqwest::Error) -> &'static str {

@@ -9,7 +9,8 @@
 //!   `synth::MatchGenerator`, posting increasing frame indices. Bodies are generated before the
 //!   clock starts (up to `--pregen-bytes`), so the generator's own CPU stays out of the run.
 //!   `--verify` reads every match back afterwards and checks each acknowledged frame is stored
-//!   exactly once.
+//!   exactly once; `--requests-csv` logs every send with its times, to line a run up against
+//!   faults injected while it runs.
 //! - `--mode db-ceiling`: the documents the service would store, built before timing with the
 //!   service's own `frame::decode` + `EventDocument::build`, written straight to MongoDB with
 //!   `insert_many(ordered=false)` (the service's `MongoStore::write_batch`) from `--writers`
@@ -20,6 +21,7 @@ mod bodies;
 mod ceiling;
 mod http;
 mod report;
+mod requests;
 mod verify;
 
 use std::path::PathBuf;
@@ -135,6 +137,11 @@ pub struct Args {
     /// Write the summary as JSON to this file too.
     #[arg(long, env = "LOADGEN_SUMMARY_JSON")]
     pub summary_json: Option<PathBuf>,
+
+    /// Write one CSV line per scheduled send (scheduled and completion times in ms after the
+    /// clock start, stream, frame index, status or transport error, Retry-After present).
+    #[arg(long, env = "LOADGEN_REQUESTS_CSV")]
+    pub requests_csv: Option<PathBuf>,
 
     /// After the run, read every match back and check each acknowledged frame is stored once.
     #[arg(long, env = "LOADGEN_VERIFY")]

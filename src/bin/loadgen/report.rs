@@ -28,6 +28,11 @@ pub struct Stats {
     pub latency: Histogram<u64>,
     /// The same since the last progress line.
     pub interval: Histogram<u64>,
+    /// Scheduled send time to complete response, every answer other than 200/202, µs: an
+    /// overloaded service should refuse at once, not after its deadline.
+    pub rejected_latency: Histogram<u64>,
+    /// 503s without `Retry-After`: the client then has no hint when to come back.
+    pub unavailable_without_retry_after: u64,
     /// Per stream, the frame indices acknowledged.
     pub acked_frames: Vec<Vec<u32>>,
     pub last_response: Option<Instant>,
@@ -44,6 +49,8 @@ impl Stats {
             late: 0,
             latency: histogram(),
             interval: histogram(),
+            rejected_latency: histogram(),
+            unavailable_without_retry_after: 0,
             acked_frames: vec![Vec::new(); streams],
             last_response: None,
         }
@@ -110,6 +117,9 @@ pub struct RunInfo {
     pub max_in_flight: usize,
     pub late_after_ms: f64,
     pub scheduled: u64,
+    /// The clock start as milliseconds since the Unix epoch: what `--requests-csv` offsets and
+    /// the schedule count from.
+    pub start_unix_ms: f64,
     pub mean_body_bytes: f64,
     pub pregenerated: usize,
     pub pregen_seconds: f64,
@@ -144,6 +154,7 @@ pub fn summary(info: &RunInfo, stats: &Stats) -> Value {
         "max_in_flight": info.max_in_flight,
         "late_after_ms": info.late_after_ms,
         "scheduled": info.scheduled,
+        "start_unix_ms": info.start_unix_ms,
         "sent": stats.sent,
         "acknowledged": stats.acked,
         "errors": stats.errors(),
@@ -157,6 +168,8 @@ pub fn summary(info: &RunInfo, stats: &Stats) -> Value {
         "sent_rate": rate(stats.sent, info.duration_s),
         "achieved_rate": rate(stats.acked, info.wall_s),
         "latency_ms": latency_json(&stats.latency),
+        "rejected_latency_ms": latency_json(&stats.rejected_latency),
+        "unavailable_without_retry_after": stats.unavailable_without_retry_after,
         "loadgen_cpu_s": info.loadgen_cpu_s,
     })
 }
@@ -221,6 +234,17 @@ pub fn print_summary(s: &Value) {
         l("p99_9"),
         l("max")
     );
+    let rej = &s["rejected_latency_ms"];
+    if rej["count"].as_u64().unwrap_or(0) > 0 {
+        let r = |k: &str| rej[k].as_f64().unwrap_or(0.0);
+        println!(
+            "refused ms    p50 {:.2}  p99 {:.2}  max {:.2}  (non-2xx answers; {} 503s without Retry-After)",
+            r("p50"),
+            r("p99"),
+            r("max"),
+            u("unavailable_without_retry_after")
+        );
+    }
     println!(
         "loadgen cpu   {:.2} s (bodies pregenerated: {} in {:.2} s)",
         f("loadgen_cpu_s"),
