@@ -33,13 +33,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build(&[".telemetry.v1", ".engine.v1"])?;
 
     // pbjson reads numbers through an untagged enum that buffers every value; ours reads them
-    // directly (see src/proto/number.rs).
+    // directly (src/proto/number.rs). Unknown fields are skipped through a counting skip
+    // (src/proto/unknown.rs) so the decode needs no serde_ignored wrapper.
     for file in ["telemetry.v1.serde.rs", "engine.v1.serde.rs"] {
         let path = out.join(file);
-        let code = std::fs::read_to_string(&path)?.replace(
-            "::pbjson::private::NumberDeserialize",
-            "crate::proto::number::NumberDeserialize",
-        );
+        let code = std::fs::read_to_string(&path)?
+            .replace(
+                "::pbjson::private::NumberDeserialize",
+                "crate::proto::number::NumberDeserialize",
+            )
+            .replace(
+                "next_value::<serde::de::IgnoredAny>()",
+                "next_value::<crate::proto::unknown::Counted>()",
+            );
         std::fs::write(&path, code)?;
     }
     Ok(())

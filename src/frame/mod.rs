@@ -94,14 +94,10 @@ fn decode_json(body: &[u8]) -> Result<(LobbySessionStateFrame, u32), FrameError>
         serde_json::error::Category::Data => FrameError::Schema(e),
         _ => FrameError::Syntax(e),
     };
-    let mut unknown = 0u32;
-    let mut count_unknown = |_: serde_ignored::Path<'_>| unknown += 1;
+    crate::proto::unknown::take();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let frame = LobbySessionStateFrame::deserialize(serde_ignored::Deserializer::new(
-        &mut de,
-        &mut count_unknown,
-    ))
-    .map_err(classify)?;
+    let frame = LobbySessionStateFrame::deserialize(&mut de).map_err(classify)?;
+    let unknown = crate::proto::unknown::take();
     // Bytes after the first JSON value are an error, never silently dropped.
     de.end().map_err(classify)?;
     Ok((frame, unknown))

@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for DiscPossessionChanged {
                         | "previousSlot"
                         | "previous_slot" => &mut previous,
                         _ => {
-                            map.next_value::<de::IgnoredAny>()?;
+                            map.next_value::<super::unknown::Counted>()?;
                             continue;
                         }
                     };

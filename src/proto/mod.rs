@@ -19,5 +19,6 @@ pub mod telemetry {
 
 mod compat;
 pub(crate) mod number;
+pub(crate) mod unknown;
 
 pub use telemetry::v1::LobbySessionStateFrame;
