@@ -23,6 +23,9 @@ pub mod defaults {
     /// ~8k frames is almost a second of a busy deployment's aggregate rate.
     pub const QUEUE_CAPACITY: usize = 8192;
     pub const QUEUE_MAX_BYTES: usize = 128 * 1024 * 1024;
+    /// redb's own default is 1 GiB, which let the embedded service's RSS grow past the memory
+    /// bound the queue promises; 64 MiB keeps recent pages hot for reads of live matches.
+    pub const EMBEDDED_CACHE_BYTES: usize = 64 * 1024 * 1024;
     pub const BATCH_MAX_DOCS: usize = 500;
     /// Well under MongoDB's 48 MB message limit, so one batch is one round trip.
     pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
@@ -88,6 +91,11 @@ pub struct Config {
     /// Directory of the embedded store (used when MONGO_URI is unset).
     #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
+
+    /// Page cache of the embedded store, in bytes (part of the memory bound: peak RSS stays
+    /// under 2 × QUEUE_MAX_BYTES + EMBEDDED_CACHE_BYTES + ~64 MB).
+    #[arg(long, env = "EMBEDDED_CACHE_BYTES", default_value_t = defaults::EMBEDDED_CACHE_BYTES, value_parser = positive)]
+    pub embedded_cache_bytes: usize,
 
     /// Most frames waiting to be written; beyond it POSTs get 503 + Retry-After.
     #[arg(long, env = "QUEUE_CAPACITY", default_value_t = defaults::QUEUE_CAPACITY, value_parser = positive)]
@@ -176,6 +184,7 @@ impl Default for Config {
             mongo_timeout: defaults::MONGO_TIMEOUT,
             server_timeout: defaults::SERVER_TIMEOUT,
             data_dir: defaults::DATA_DIR.into(),
+            embedded_cache_bytes: defaults::EMBEDDED_CACHE_BYTES,
             queue_capacity: defaults::QUEUE_CAPACITY,
             queue_max_bytes: defaults::QUEUE_MAX_BYTES,
             batch_max_docs: defaults::BATCH_MAX_DOCS,

@@ -140,10 +140,12 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
         }
         None => {
             let dir = config.data_dir.clone();
-            let store = EmbeddedStore::open(&dir).map_err(|source| StartupError::Embedded {
-                dir: dir.clone(),
-                source,
-            })?;
+            let store = EmbeddedStore::open_with_cache(&dir, config.embedded_cache_bytes).map_err(
+                |source| StartupError::Embedded {
+                    dir: dir.clone(),
+                    source,
+                },
+            )?;
             tracing::info!(
                 dir = %dir.display(),
                 "using the embedded store (set MONGO_URI to use MongoDB instead)"

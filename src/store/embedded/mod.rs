@@ -67,6 +67,7 @@ pub struct EmbeddedStore {
 /// Shared with the streams of reads in progress.
 struct Inner {
     path: PathBuf,
+    cache_bytes: usize,
     /// `None` after an I/O error (redb refuses every later operation until the file is
     /// reopened, which the next operation tries) or after [`Store::close`].
     db: RwLock<Option<Arc<Database>>>,
@@ -77,12 +78,19 @@ impl EmbeddedStore {
     /// Opens (or creates) the database in `dir`, creating the directory if needed. Recovers
     /// from an unclean shutdown first, which can take a while on a big file.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, crate::config::defaults::EMBEDDED_CACHE_BYTES)
+    }
+
+    /// [`EmbeddedStore::open`] with a page cache of `cache_bytes` (redb's cache grows to its
+    /// limit, so this is part of the service's memory bound).
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Failed(Box::new(e)))?;
         let path = dir.join(FILE_NAME);
-        let db = open_database(&path).map_err(classify)?;
+        let db = open_database(&path, cache_bytes).map_err(classify)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                cache_bytes,
                 db: RwLock::new(Some(Arc::new(db))),
                 closed: AtomicBool::new(false),
             }),
@@ -105,7 +113,8 @@ impl Inner {
         }
         // Fails (DatabaseAlreadyOpen) while a reader still holds the old handle: transient,
         // a later call tries again.
-        let db = open_database(&self.path).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let db = open_database(&self.path, self.cache_bytes)
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         let db = Arc::new(db);
         tracing::info!(path = %self.path.display(), "reopened the embedded store");
         *slot = Some(db.clone());
@@ -128,8 +137,10 @@ impl Inner {
     }
 }
 
-fn open_database(path: &Path) -> Result<Database, redb::Error> {
-    let db = Database::builder().create(path)?;
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::Error> {
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)?;
     // Create both tables up front, so reads never meet a missing table.
     let txn = db.begin_write()?;
     txn.open_table(EVENTS)?;
