@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # One benchmark run of session-events on this machine, with the project's own load generator
 # (target/release/loadgen): the database ceiling, the service's max sustained rate, its CPU per
-# frame and memory, and latency at half the max, for FerretDB and for the embedded store.
+# frame and memory, latency at half the max, and memory under overload, for FerretDB and for
+# the embedded store; and the service in front of no store at all (the null store).
 #
-#   loadtest/bench.sh                 # ~5 minutes after the build on 2 cores; report on stdout
+#   loadtest/bench.sh                 # ~8 minutes after the build on 2 cores; report on stdout
 #
 # Steps:
-#   build   cargo build --release --bins; FerretDB via scripts/mongo-server (temp dir)
+#   build   cargo build --release --bins --features bench-null-store (the feature only adds the
+#           NULL_STORE option; every other step runs the same code as a default build);
+#           FerretDB via scripts/mongo-server (temp dir)
 #   (a)     loadgen --mode db-ceiling: documents built as the service builds them, written with
 #           insert_many(ordered=false), batch 500, 4 writers (CEILING_FRAMES frames; FerretDB
 #           takes ~100 frames/s here, the embedded store thousands: EMBEDDED_CEILING_FRAMES)
@@ -15,9 +18,41 @@
 #           then two bisection steps; the last good rate is the max sustained rate
 #   (c)     service CPU µs/frame (/proc/<pid>/stat utime+stime delta over the max good step /
 #           frames acknowledged in it), FerretDB's the same way, peak RSS (VmHWM)
-#   (d)     a fresh service at 50% of max: p50/p99, then loadgen --verify
-#   (e)     (b)-(d) with the embedded store (no MONGO_URI, DATA_DIR in the temp dir)
-# Frames: profile session (~10.6 KB protojson, ~12 KB once stored), JSON, no gzip.
+#   (d)     a fresh service at 50% of max: p50/p99, then loadgen --verify. /metrics is scraped
+#           before and after the step: the median of session_events_store_write_duration_seconds
+#           over the step (bucket deltas, linear interpolation within the bucket, as Prometheus'
+#           histogram_quantile) gives target (2): p99 <= BATCH_LINGER + 2 x median batch write
+#   (o)     overload, target (3): a fresh service with a small queue (QUEUE_MAX_BYTES =
+#           OVERLOAD_QUEUE_MIB, ~600 frames) whose store takes less than it is offered, for
+#           OVERLOAD_SECONDS: 503s, accepted frames/s, latency of the refusals, the queue's
+#           fill (its bytes gauge, sampled each second) and peak RSS against 2 x QUEUE_MAX_BYTES
+#           + 64 MiB (+ EMBEDDED_CACHE_BYTES on the embedded store).
+#           Frames the writers have taken into batches have left the queue's byte count, so the
+#           queue fills only once the writers hold full batches: each store's overload settings
+#           keep that small next to the queue.
+#           FerretDB: OVERLOAD_FACTOR x its db-ceiling (or its max sustained rate if higher):
+#           fed full batches it takes about its ceiling, 2-3 x the latency-bound max; with
+#           BATCH_MAX_DOCS=50 (with 500, 4 writers hold ~2000 frames, 28 MB, outside the queue
+#           and it would not fill within the step). The queue fills in 2-9 s and drains in
+#           under 10 s, inside the 30 s SERVER_TIMEOUT (32 MiB would not fill within the step).
+#           Embedded: its store takes ~3000 frames/s with batches, more than the HTTP path
+#           decodes on 2 shared cores (a refusal costs a full decode too), so 3 x its max would
+#           overload the CPU, not the store, and the queue would not fill. Its writers are
+#           throttled instead (one writer, one frame per commit: ~350-1400 frames/s here,
+#           depending on fsync latency and CPU) and it is offered its max sustained rate, what
+#           the HTTP path takes here; the queue fills within ~7 s even when the throttled store
+#           takes 90 % of that. The report gives offered / accepted, the overload factor
+#           reached, and says when the queue never filled
+#   (e)     (b)-(d) and (o) with the embedded store (no MONGO_URI, DATA_DIR in the temp dir)
+#   (n)     (b)+(c) with NULL_STORE=true: a sink that acknowledges every frame and keeps none,
+#           i.e. HTTP + decode + build + queue + batching + acknowledgement alone
+# Frames: profile session (~10.7 KB protojson, ~14 KB once stored), JSON, no gzip.
+# Knobs (environment, defaults): P99_BOUND_MS 500, STEP_SECONDS 10, CEILING_FRAMES 4000,
+#   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 (the ceiling's), MATCHES 10, NODES 4,
+#   MAX_RATE 32000, BISECT 2, LINGER_MS 5 (the services' BATCH_LINGER), EMBEDDED_CACHE_MIB 64,
+#   NULL_START 500, OVERLOAD_FACTOR 3, OVERLOAD_SECONDS 15, OVERLOAD_QUEUE_MIB 8,
+#   OVERLOAD_FERRETDB_ENV "BATCH_MAX_DOCS=50",
+#   OVERLOAD_EMBEDDED_ENV "WRITERS=1 BATCH_MAX_DOCS=1", OVERLOAD_IN_FLIGHT 20000.
 # Everything started here is stopped by PID on exit (trap).
 set -euo pipefail
 
@@ -34,6 +69,17 @@ MATCHES="${MATCHES:-10}"
 NODES="${NODES:-4}"
 MAX_RATE="${MAX_RATE:-32000}"
 BISECT="${BISECT:-2}"
+LINGER_MS="${LINGER_MS:-5}"
+EMBEDDED_CACHE_MIB="${EMBEDDED_CACHE_MIB:-64}"
+NULL_START="${NULL_START:-500}"
+OVERLOAD_FACTOR="${OVERLOAD_FACTOR:-3}"
+OVERLOAD_SECONDS="${OVERLOAD_SECONDS:-15}"
+OVERLOAD_QUEUE_MIB="${OVERLOAD_QUEUE_MIB:-8}"
+OVERLOAD_FERRETDB_ENV="${OVERLOAD_FERRETDB_ENV:-BATCH_MAX_DOCS=50}"
+OVERLOAD_EMBEDDED_ENV="${OVERLOAD_EMBEDDED_ENV:-WRITERS=1 BATCH_MAX_DOCS=1}"
+# Durable acks: every queued frame is an outstanding request, so the generator must allow more
+# in flight than the queue holds, or it would drop sends before the service refuses any.
+OVERLOAD_IN_FLIGHT="${OVERLOAD_IN_FLIGHT:-20000}"
 
 command -v jq >/dev/null || { echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench.sh: needs curl" >&2; exit 1; }
@@ -44,8 +90,10 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/session-events-bench.XXXXXX")"
 SVC_PID=""
 FDB_PID=""
 FDB_ACTIVE=""
+SAMPLER_PID=""
 cleanup() {
     local rc=$?
+    if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
     if [[ -n "$SVC_PID" ]]; then stop_service; fi
     if [[ -n "$FDB_PID" ]]; then scripts/mongo-server stop "$FDB_PID" || true; fi
     rm -rf "$WORK"
@@ -61,11 +109,53 @@ cpu_ticks() { sed -e 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # Busy and total ticks of the whole machine (/proc/stat), for the idle share during a step.
 machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 vm_hwm_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# scrape FILE: the running service's /metrics.
+scrape() { curl -fsS "http://127.0.0.1:$PORT/metrics" >"$1"; }
+
+# hist_quantile Q BEFORE AFTER NAME: quantile Q of histogram NAME over the interval between two
+# scrapes, as Prometheus' histogram_quantile computes it on the bucket deltas: the first bucket
+# whose count reaches Q x total, linearly interpolated between its bounds (the first bucket's
+# lower bound is 0; a quantile in the +Inf bucket is the highest finite bound). Prints seconds,
+# or "-" when nothing was observed. The exporter lists buckets in ascending order.
+hist_quantile() {
+    awk -v q="$1" -v m="$4_bucket{" '
+        index($0, m) != 1 { next }
+        {
+            match($0, /le="[^"]*"/)
+            le = substr($0, RSTART + 4, RLENGTH - 5)
+            if (FILENAME == ARGV[1]) { before[le] = $NF; next }
+            after[le] = $NF
+            les[++n] = le
+        }
+        END {
+            total = after["+Inf"] - before["+Inf"]
+            if (total <= 0) { print "-"; exit }
+            rank = q * total
+            lower = 0; below = 0
+            for (i = 1; i <= n; i++) {
+                c = after[les[i]] - before[les[i]]
+                if (c >= rank) {
+                    if (les[i] == "+Inf") printf "%.6f", lower
+                    else printf "%.6f", lower + (les[i] - lower) * (rank - below) / (c - below)
+                    exit
+                }
+                lower = les[i]; below = c
+            }
+        }' "$2" "$3"
+}
+# counter_value FILE NAME_WITH_LABELS: a sample's value in a scrape (0 when absent).
+counter_value() { awk -v m="$2" '$1 == m { v = $NF } END { print v + 0 }' "$1"; }
+
+# A port nobody listens on, below the kernel's ephemeral range: the overload steps leave
+# thousands of client connections whose local ports a listener could not bind.
 free_port() {
-    local port
+    local port low
+    low="$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    ((low > 12000)) || low=32768
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (low - 10000)))
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }
@@ -75,7 +165,8 @@ start_service() {
     local name="$1"
     shift
     PORT="$(free_port)"
-    env -u MONGO_URI "$@" SERVER_ADDRESS="127.0.0.1:$PORT" RUST_LOG=warn \
+    env -u MONGO_URI BATCH_LINGER="${LINGER_MS}ms" EMBEDDED_CACHE_BYTES="$((EMBEDDED_CACHE_MIB << 20))" \
+        "$@" SERVER_ADDRESS="127.0.0.1:$PORT" RUST_LOG=warn \
         target/release/session-events >"$WORK/$name.log" 2>&1 &
     SVC_PID=$!
     local i
@@ -162,10 +253,63 @@ search() {
     done
 }
 
+# write_median STORE: the median batch write over the 50% step, from its two scrapes.
+write_median() {
+    local a="$WORK/metrics-$1-0.txt" b="$WORK/metrics-$1-1.txt" m=session_events_store_write_duration_seconds
+    local med
+    med="$(hist_quantile 0.5 "$a" "$b" "$m")"
+    WRITE_MEDIAN_MS[$1]="$(awk -v s="$med" 'BEGIN { if (s == "-") print "-"; else printf "%.1f", s * 1000 }')"
+    WRITE_BATCHES[$1]=$(($(counter_value "$b" "${m}_count") - $(counter_value "$a" "${m}_count")))
+    log "(d) $1: median batch write ${WRITE_MEDIAN_MS[$1]} ms over ${WRITE_BATCHES[$1]} batches"
+}
+
+# sample_queue FILE: every second, the running service's RSS (MiB) and queue bytes (MiB), until
+# killed (by PID, from overload or the EXIT trap).
+sample_queue() {
+    local pid="$SVC_PID" port="$PORT"
+    while kill -0 "$pid" 2>/dev/null; do
+        echo "$(awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)" \
+            "$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
+                awk '$1 == "session_events_queue_bytes" { printf "%.1f", $2 / 1048576 }')" >>"$1"
+        sleep 1
+    done
+}
+
+# overload STORE QUEUE_MIB CACHE_MIB RATE SETTINGS [ENV=VALUE...]: a fresh service with
+# QUEUE_MAX_BYTES = QUEUE_MIB offered RATE for OVERLOAD_SECONDS; records the summary, the
+# queue_full count, the queue's peak fill, peak RSS and its bound (2 x queue + cache + 64 MiB).
+overload() {
+    local store="$1" queue_mib="$2" cache_mib="$3" rate="$4"
+    OVL_ENV[$store]="$5"
+    shift 5
+    ((rate > 0)) || rate=1
+    OVL_RATE[$store]="$rate" OVL_QUEUE_MIB[$store]="$queue_mib"
+    log "(o) overload, $store: $rate/s for ${OVERLOAD_SECONDS} s, QUEUE_MAX_BYTES $queue_mib MiB, ${OVL_ENV[$store]}"
+    start_service "svc-$store-overload" "$@" QUEUE_MAX_BYTES="$((queue_mib << 20))"
+    local samples="$WORK/samples-$store-overload.txt"
+    : >"$samples"
+    sample_queue "$samples" &
+    SAMPLER_PID=$!
+    STEP_SECONDS="$OVERLOAD_SECONDS" step "$store-overload" "$rate" --max-in-flight "$OVERLOAD_IN_FLIGHT"
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=""
+    OVL_JSON[$store]="$STEP_JSON"
+    OVL_QUEUE_PEAK[$store]="$(awk 'NF == 2 && $2 > m { m = $2 } END { printf "%.1f", m }' "$samples")"
+    scrape "$WORK/metrics-$store-overload.txt"
+    OVL_QUEUE_FULL[$store]="$(counter_value "$WORK/metrics-$store-overload.txt" \
+        'session_events_frames_rejected_total{reason="queue_full"}')"
+    OVL_RSS[$store]="$(vm_hwm_mb "$SVC_PID")"
+    OVL_BOUND[$store]=$((2 * queue_mib + cache_mib + 64))
+    log "(o) $store: peak RSS ${OVL_RSS[$store]} MiB (bound ${OVL_BOUND[$store]}), queue peak ${OVL_QUEUE_PEAK[$store]} MiB, queue_full refusals ${OVL_QUEUE_FULL[$store]}"
+    log "(o) $store: RSS MiB / queue MiB each second: $(tr '\n' ',' <"$samples")"
+    stop_service
+}
+
 # --- build and FerretDB -----------------------------------------------------------------------
 
-log "building (cargo build --release --bins)"
-cargo build --release --bins >&2
+log "building (cargo build --release --bins --features bench-null-store)"
+cargo build --release --bins --features bench-null-store >&2
 GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
 FDB_ENV="$(scripts/mongo-server start "$WORK/ferretdb")"
 FDB_PID="$(sed -n 's/^PID=//p' <<<"$FDB_ENV")"
@@ -174,7 +318,9 @@ log "FerretDB pid $FDB_PID at $FDB_URI"
 echo "| store | rate/s | acked/scheduled | errors | dropped | late | achieved/s | p50 ms | p99 ms | loadgen CPU µs/frame | service CPU ticks | FerretDB CPU ticks | machine idle % | |" >"$WORK/steps.md"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" >>"$WORK/steps.md"
 
-declare -A CEIL CEIL_DB_US MAXR SVC_US DB_US P50 P99 RSS VERIFY
+declare -A CEIL CEIL_DB_US MAXR SVC_US DB_US P50 P99 RSS VERIFY WRITE_MEDIAN_MS WRITE_BATCHES
+declare -A OVL_RATE OVL_JSON OVL_QUEUE_MIB OVL_RSS OVL_BOUND OVL_QUEUE_FULL OVL_ENV OVL_QUEUE_PEAK
+LOAD_START="$(loadavg)"
 
 # ceiling NAME ARGS...: loadgen --mode db-ceiling; sets CEIL[NAME] (frames/s).
 ceiling() {
@@ -212,10 +358,18 @@ log "(d) 50% of max ($half/s), fresh service and database, with --verify"
 start_service svc-ferretdb-half MONGO_URI="$FDB_URI" DATABASE_NAME="bench_half"
 # Few streams: FerretDB answers every read by scanning the collection, so the read-back costs
 # streams x documents.
+scrape "$WORK/metrics-ferretdb-0.txt"
 STEP_MATCHES=2 STEP_NODES=2 step ferretdb-50%+verify "$half" --verify
+scrape "$WORK/metrics-ferretdb-1.txt"
+write_median ferretdb
 P50[ferretdb]="$(jq .latency_ms.p50 "$STEP_JSON")" P99[ferretdb]="$(jq .latency_ms.p99 "$STEP_JSON")"
 VERIFY[ferretdb]="$(grep '^verify:' "$WORK/ferretdb-50%+verify-$half.txt" || echo 'verify: failed')"
 stop_service
+
+takes=$((CEIL[ferretdb] > MAXR[ferretdb] ? CEIL[ferretdb] : MAXR[ferretdb]))
+# shellcheck disable=SC2086 # OVERLOAD_FERRETDB_ENV is a list of ENV=VALUE words
+overload ferretdb "$OVERLOAD_QUEUE_MIB" 0 $((takes * OVERLOAD_FACTOR)) \
+    "$OVERLOAD_FERRETDB_ENV" MONGO_URI="$FDB_URI" DATABASE_NAME="bench_overload" $OVERLOAD_FERRETDB_ENV
 FDB_ACTIVE=""
 
 # --- embedded ---------------------------------------------------------------------------------
@@ -236,27 +390,70 @@ half=$((MAXR[embedded] / 2))
 ((half > 0)) || half=1
 log "(d) 50% of max ($half/s), fresh service and data directory, with --verify"
 start_service svc-embedded-half DATA_DIR="$WORK/data-half"
+scrape "$WORK/metrics-embedded-0.txt"
 step embedded-50%+verify "$half" --verify
+scrape "$WORK/metrics-embedded-1.txt"
+write_median embedded
 P50[embedded]="$(jq .latency_ms.p50 "$STEP_JSON")" P99[embedded]="$(jq .latency_ms.p99 "$STEP_JSON")"
 VERIFY[embedded]="$(grep '^verify:' "$WORK/embedded-50%+verify-$half.txt" || echo 'verify: failed')"
 stop_service
+rm -rf "$WORK/data-half"
+
+# shellcheck disable=SC2086 # OVERLOAD_EMBEDDED_ENV is a list of ENV=VALUE words
+overload embedded "$OVERLOAD_QUEUE_MIB" "$EMBEDDED_CACHE_MIB" "${MAXR[embedded]}" \
+    "$OVERLOAD_EMBEDDED_ENV" DATA_DIR="$WORK/data-overload" $OVERLOAD_EMBEDDED_ENV
+rm -rf "$WORK/data-overload"
+
+# --- null store -------------------------------------------------------------------------------
+
+log "(n) max sustained rate, service on the null store (keeps nothing), from $NULL_START/s"
+start_service svc-null NULL_STORE=true
+grep -q 'NONE IS KEPT' "$WORK/svc-null.log" || { echo "bench.sh: the service did not report the null store" >&2; exit 1; }
+search null "$NULL_START"
+MAXR[null]="$MAX_GOOD" SVC_US[null]="$GOOD_SVC_US"
+RSS[null]="$(vm_hwm_mb "$SVC_PID")"
+stop_service
+LOAD_END="$(loadavg)"
 
 # --- report -----------------------------------------------------------------------------------
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# verdict A OP B (OP is >= or <=): met or missed; "-" when a figure is missing.
+verdict() {
+    awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
+        if (a == "-" || b == "-" || a == "" || b == "") { print "-"; exit }
+        ok = op == ">=" ? a + 0 >= b + 0 : a + 0 <= b + 0
+        print ok ? "met" : "missed" }'
+}
+label() {
+    case "$1" in
+        ferretdb) echo "FerretDB 1.24 (SQLite)" ;;
+        embedded) echo "embedded (redb)" ;;
+        null) echo "null store (keeps nothing; feature bench-null-store)" ;;
+    esac
+}
 echo
 echo "## session-events benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $GIT_REV)"
 echo
 echo "Frames: profile session, JSON ($(jq .mean_body_bytes "$WORK/ceiling-embedded.json") B bodies," \
     "$(jq .mean_document_bytes "$WORK/ceiling-embedded.json") B stored); steps of ${STEP_SECONDS} s;" \
-    "sustained = p99 <= ${P99_BOUND_MS} ms, no errors, no dropped sends; ceiling: batch $BATCH, $WRITERS writers."
+    "sustained = p99 <= ${P99_BOUND_MS} ms, no errors, no dropped sends; ceiling: batch $BATCH, $WRITERS writers;" \
+    "service: BATCH_LINGER ${LINGER_MS} ms, other settings default. Load average (1/5/15 min):" \
+    "$LOAD_START when the measurements started, $LOAD_END when they ended."
 echo
 echo "| store | service max sustained frames/s | db-ceiling frames/s | service / ceiling | service CPU µs/frame | database CPU µs/frame (service run / ceiling run) | p50 / p99 ms at 50% of max | peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|"
-for s in ferretdb embedded; do
-    label="$([[ $s == ferretdb ]] && echo "FerretDB 1.24 (SQLite)" || echo "embedded (redb)")"
-    db="$([[ $s == ferretdb ]] && echo "${DB_US[$s]} / ${CEIL_DB_US[$s]}" || echo "in process")"
-    echo "| $label | ${MAXR[$s]} | ${CEIL[$s]} | $(ratio "${MAXR[$s]}" "${CEIL[$s]}") | ${SVC_US[$s]} | $db | ${P50[$s]} / ${P99[$s]} | ${RSS[$s]} |"
+for s in ferretdb embedded null; do
+    case "$s" in
+        ferretdb) db="${DB_US[$s]} / ${CEIL_DB_US[$s]}" ;;
+        embedded) db="in process" ;;
+        null) db="none" ;;
+    esac
+    if [[ $s == null ]]; then
+        echo "| $(label $s) | ${MAXR[$s]} | - | - | ${SVC_US[$s]} | $db | - | ${RSS[$s]} |"
+    else
+        echo "| $(label $s) | ${MAXR[$s]} | ${CEIL[$s]} | $(ratio "${MAXR[$s]}" "${CEIL[$s]}") | ${SVC_US[$s]} | $db | ${P50[$s]} / ${P99[$s]} | ${RSS[$s]} |"
+    fi
 done
 echo
 echo "- FerretDB 50% run: ${VERIFY[ferretdb]}"
@@ -265,10 +462,54 @@ echo "- db-ceiling build cost (CPU, before timing): generate $(jq '.generate_us_
     "service decode + build $(jq '.decode_build_us_per_frame|floor' "$WORK/ceiling-embedded.json") µs/frame;" \
     "driver/store CPU in the ceiling process: FerretDB $(jq '.loadgen_cpu_us_per_frame|floor' "$WORK/ceiling-ferretdb.json")," \
     "embedded $(jq '.loadgen_cpu_us_per_frame|floor' "$WORK/ceiling-embedded.json") µs/frame"
+echo "- null store: the service with a sink that acknowledges every frame and keeps none, i.e." \
+    "HTTP + decode + build + queue + batching + acknowledgement alone; a benchmarking build only"
+echo
+echo "### Targets"
+echo
+echo "| target | store | measured | bound | |"
+echo "|---|---|---|---|---|"
+for s in ferretdb embedded; do
+    r="$(ratio "${MAXR[$s]}" "${CEIL[$s]}")"
+    echo "| (1) service ≥ 0.90 × db-ceiling | $(label $s) | ${MAXR[$s]} / ${CEIL[$s]} = $r | ≥ 0.90 | $(verdict "$r" '>=' 0.90) |"
+done
+for s in ferretdb embedded; do
+    b="$(awk -v l="$LINGER_MS" -v m="${WRITE_MEDIAN_MS[$s]}" 'BEGIN { if (m == "-") print "-"; else printf "%.1f", l + 2 * m }')"
+    echo "| (2) p99 at 50% of max ≤ BATCH_LINGER + 2 × median batch write | $(label $s) | p99 ${P99[$s]} ms | $LINGER_MS + 2 × ${WRITE_MEDIAN_MS[$s]} = $b ms (median of ${WRITE_BATCHES[$s]} batch writes in the step) | $(verdict "${P99[$s]}" '<=' "$b") |"
+done
+for s in ferretdb embedded; do
+    cache="$([[ $s == embedded ]] && echo " + $EMBEDDED_CACHE_MIB (EMBEDDED_CACHE_BYTES)" || true)"
+    v="$(verdict "${OVL_RSS[$s]}" '<=' "${OVL_BOUND[$s]}")"
+    ((OVL_QUEUE_FULL[$s] > 0)) || v="$v, but the queue never filled (no queue_full refusal): not tested at the bound"
+    echo "| (3) peak RSS under overload ≤ 2 × QUEUE_MAX_BYTES + 64 MiB (+ page cache) | $(label $s) | ${OVL_RSS[$s]} MiB | 2 × ${OVL_QUEUE_MIB[$s]}$cache + 64 = ${OVL_BOUND[$s]} MiB | $v |"
+done
+echo
+echo "Target (2)'s median comes from session_events_store_write_duration_seconds scraped before and"
+echo "after the 50% step (bucket deltas, linear interpolation within the bucket, as histogram_quantile;"
+echo "buckets at 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 ms, so it is approximate)."
+echo
+echo "### Overload (target 3)"
+echo
+echo "A fresh service with a small queue and a store that takes less than it is offered, for ${OVERLOAD_SECONDS} s," \
+    "up to ${OVERLOAD_IN_FLIGHT} requests in flight. FerretDB: offered ${OVERLOAD_FACTOR} × its db-ceiling (or max sustained rate if higher)." \
+    "Embedded: its store outruns the HTTP path here, so its writers are throttled ($OVERLOAD_EMBEDDED_ENV)" \
+    "and it is offered its max sustained rate. Accepted = acknowledged ÷ time to the last answer;" \
+    "refusals = every non-2xx answer, timed from the scheduled send; queue peak = the largest" \
+    "session_events_queue_bytes of one-second samples."
+echo
+echo "| store | settings | offered/s | sent/s | late sends | accepted/s | offered / accepted | accepted / max sustained | accepted / db-ceiling | 503s (queue_full in /metrics) | 503s without Retry-After | other errors | refusals p50 / p99 ms | acknowledged p50 / p99 ms | queue peak MiB | peak RSS MiB | bound MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+for s in ferretdb embedded; do
+    j="${OVL_JSON[$s]}"
+    accepted="$(jq '.achieved_rate|floor' "$j")"
+    vs_ceiling="$([[ $s == embedded ]] && echo "- (throttled)" || ratio "$accepted" "${CEIL[$s]}")"
+    echo "| $(label $s) | ${OVL_ENV[$s]}, QUEUE_MAX_BYTES ${OVL_QUEUE_MIB[$s]} MiB | ${OVL_RATE[$s]} | $(jq '.sent_rate|floor' "$j") | $(jq .late "$j") | $accepted | $(ratio "${OVL_RATE[$s]}" "$accepted") | $(ratio "$accepted" "${MAXR[$s]}") | $vs_ceiling | $(jq '.errors_by_status["503"] // 0' "$j") (${OVL_QUEUE_FULL[$s]}) | $(jq .unavailable_without_retry_after "$j") | $(jq -r '(.errors - (.errors_by_status["503"] // 0)) as $n | if $n == 0 then "0" else "\($n): \(.errors_by_status), transport \(.transport_errors_by_kind)" end' "$j") | $(jq -r '"\(.rejected_latency_ms.p50) / \(.rejected_latency_ms.p99)"' "$j") | $(jq -r '"\(.latency_ms.p50) / \(.latency_ms.p99)"' "$j") | ${OVL_QUEUE_PEAK[$s]} | ${OVL_RSS[$s]} | ${OVL_BOUND[$s]} |"
+done
 echo
 echo "### Steps"
 echo
 echo "CPU ticks are 10 ms, over the step (the 50%+verify rows include the read-back); machine idle is"
 echo "the whole machine's idle share during the step (other work on a shared machine shows here)."
+echo "The overload rows are \"over\" by design (refusals are errors to the step's test)."
 echo
 cat "$WORK/steps.md"

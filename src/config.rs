@@ -172,6 +172,12 @@ pub struct Config {
     /// Log format; filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// BENCHMARKING ONLY: acknowledge every frame and keep none (no store at all), to measure
+    /// the service's own cost. Exists only in builds with the `bench-null-store` feature.
+    #[cfg(feature = "bench-null-store")]
+    #[arg(long, env = "NULL_STORE")]
+    pub null_store: bool,
 }
 
 impl Default for Config {
@@ -202,6 +208,8 @@ impl Default for Config {
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
             log_format: LogFormat::Text,
+            #[cfg(feature = "bench-null-store")]
+            null_store: false,
         }
     }
 }

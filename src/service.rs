@@ -113,6 +113,15 @@ impl Service {
 }
 
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    // Before MONGO_URI: a benchmark asking for the sink must never write to a real database.
+    #[cfg(feature = "bench-null-store")]
+    if config.null_store {
+        tracing::warn!(
+            "NULL_STORE is set: benchmarking sink, every frame is acknowledged and NONE IS KEPT \
+             (build feature bench-null-store; never use this in production)"
+        );
+        return Ok(Arc::new(crate::store::null::NullStore));
+    }
     match &config.mongo_uri {
         Some(uri) => {
             let settings = MongoSettings {

@@ -1,11 +1,15 @@
 //! Where events live. One trait, two backends: MongoDB (production) and an embedded database
-//! (the default when no MongoDB is configured, so the service runs on a fresh machine).
+//! (the default when no MongoDB is configured, so the service runs on a fresh machine). With
+//! the cargo feature `bench-null-store` there is a third, `null`, which keeps nothing: a
+//! benchmarking sink, never a store.
 //!
 //! Both keep the same semantics: idempotent writes keyed by the content-derived `_id`, and
 //! reads of one match ordered by frame timestamp, then arrival (`received_at`), then `_id`.
 
 pub mod embedded;
 pub mod mongo;
+#[cfg(feature = "bench-null-store")]
+pub mod null;
 mod query;
 
 use std::time::Duration;
