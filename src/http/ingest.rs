@@ -41,6 +41,11 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
         counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(decoded.unknown_fields));
     }
     let doc = EventDocument::build(&decoded, &node, user.as_ref(), SystemTime::now())?;
+    // Free the body and the decoded frame before waiting for the write: a waiting request
+    // then holds only its queued document, which the queue's byte bound counts. Held across
+    // the wait, they added ~3 × a body per waiting request to RSS under overload.
+    drop(decoded);
+    drop(body);
     let match_id = doc.match_id.to_string();
     counter!(m::FRAMES_RECEIVED).increment(1);
 
