@@ -48,7 +48,8 @@
 #           i.e. HTTP + decode + build + queue + batching + acknowledgement alone
 # Frames: profile session (~10.7 KB protojson, ~14 KB once stored), JSON, no gzip.
 # Knobs (environment, defaults): P99_BOUND_MS 500, STEP_SECONDS 10, CEILING_FRAMES 4000,
-#   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 (the ceiling's), MATCHES 10, NODES 4,
+#   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 and EMBEDDED_WRITERS 1 (the ceiling's,
+#   as the service's defaults per store), MATCHES 10, NODES 4,
 #   MAX_RATE 32000, BISECT 2, LINGER_MS 5 (the services' BATCH_LINGER), EMBEDDED_CACHE_MIB 64,
 #   NULL_START 500, OVERLOAD_FACTOR 3, OVERLOAD_SECONDS 15, OVERLOAD_QUEUE_MIB 8,
 #   OVERLOAD_FERRETDB_ENV "BATCH_MAX_DOCS=50",
@@ -65,6 +66,7 @@ CEILING_FRAMES="${CEILING_FRAMES:-4000}"
 EMBEDDED_CEILING_FRAMES="${EMBEDDED_CEILING_FRAMES:-20000}"
 BATCH="${BATCH:-500}"
 WRITERS="${WRITERS:-4}"
+EMBEDDED_WRITERS="${EMBEDDED_WRITERS:-1}"
 MATCHES="${MATCHES:-10}"
 NODES="${NODES:-4}"
 MAX_RATE="${MAX_RATE:-32000}"
@@ -328,7 +330,7 @@ ceiling() {
     shift
     local d0=0 d1=0 json="$WORK/ceiling-$name.json"
     [[ "$name" == ferretdb ]] && d0="$(cpu_ticks "$FDB_PID")"
-    target/release/loadgen --mode db-ceiling --batch-size "$BATCH" --writers "$WRITERS" \
+    target/release/loadgen --mode db-ceiling --batch-size "$BATCH" --writers "${CEIL_WRITERS:-$WRITERS}" \
         --summary-json "$json" "$@" >&2
     [[ "$name" == ferretdb ]] && d1="$(cpu_ticks "$FDB_PID")"
     CEIL[$name]="$(jq '.frames_per_s|floor' "$json")"
@@ -374,8 +376,8 @@ FDB_ACTIVE=""
 
 # --- embedded ---------------------------------------------------------------------------------
 
-log "(a) db-ceiling, embedded: $EMBEDDED_CEILING_FRAMES frames, batch $BATCH, $WRITERS writers"
-ceiling embedded --data-dir "$WORK/ceiling-embedded" --frames "$EMBEDDED_CEILING_FRAMES"
+log "(a) db-ceiling, embedded: $EMBEDDED_CEILING_FRAMES frames, batch $BATCH, $EMBEDDED_WRITERS writers"
+CEIL_WRITERS="$EMBEDDED_WRITERS" ceiling embedded --data-dir "$WORK/ceiling-embedded" --frames "$EMBEDDED_CEILING_FRAMES"
 rm -rf "$WORK/ceiling-embedded"
 
 log "(e) max sustained rate, service on the embedded store"
@@ -437,7 +439,7 @@ echo "## session-events benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, 
 echo
 echo "Frames: profile session, JSON ($(jq .mean_body_bytes "$WORK/ceiling-embedded.json") B bodies," \
     "$(jq .mean_document_bytes "$WORK/ceiling-embedded.json") B stored); steps of ${STEP_SECONDS} s;" \
-    "sustained = p99 <= ${P99_BOUND_MS} ms, no errors, no dropped sends; ceiling: batch $BATCH, $WRITERS writers;" \
+    "sustained = p99 <= ${P99_BOUND_MS} ms, no errors, no dropped sends; ceiling: batch $BATCH, $WRITERS writers (embedded $EMBEDDED_WRITERS);" \
     "service: BATCH_LINGER ${LINGER_MS} ms, other settings default. Load average (1/5/15 min):" \
     "$LOAD_START when the measurements started, $LOAD_END when they ended."
 echo

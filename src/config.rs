@@ -30,7 +30,12 @@ pub mod defaults {
     /// Well under MongoDB's 48 MB message limit, so one batch is one round trip.
     pub const BATCH_MAX_BYTES: usize = 8 * 1024 * 1024;
     pub const BATCH_LINGER: Duration = Duration::from_millis(5);
-    pub const WRITERS: usize = 4;
+    /// Several batches in flight hide MongoDB's round trips.
+    pub const WRITERS_MONGODB: usize = 4;
+    /// redb runs one write transaction at a time: more writers only split the queue into
+    /// smaller batches and more commits (each with an fsync). One writer used 22 % less CPU a
+    /// frame than four at 500 frames/s, with p50 3 ms higher.
+    pub const WRITERS_EMBEDDED: usize = 1;
     /// A full 30 KB frame with bones is far below this; gzip bodies are checked again after
     /// decompression.
     pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -117,9 +122,10 @@ pub struct Config {
     #[arg(long, env = "BATCH_LINGER", default_value = "5ms", value_parser = humantime::parse_duration)]
     pub batch_linger: Duration,
 
-    /// Writer threads; each keeps one batch in flight.
-    #[arg(long, env = "WRITERS", default_value_t = defaults::WRITERS, value_parser = positive)]
-    pub writers: usize,
+    /// Writer threads; each keeps one batch in flight. Default: 4 on MongoDB, 1 on the
+    /// embedded store (see [`Config::writers`]).
+    #[arg(long, env = "WRITERS", value_parser = positive)]
+    pub writers: Option<usize>,
 
     /// When a POST is answered: after the durable write (200) or on enqueue (202).
     #[arg(long, env = "ACK_MODE", value_enum, default_value_t = AckMode::Durable)]
@@ -196,7 +202,7 @@ impl Default for Config {
             batch_max_docs: defaults::BATCH_MAX_DOCS,
             batch_max_bytes: defaults::BATCH_MAX_BYTES,
             batch_linger: defaults::BATCH_LINGER,
-            writers: defaults::WRITERS,
+            writers: None,
             ack_mode: AckMode::Durable,
             write_concern: None,
             write_journal: None,
@@ -211,6 +217,17 @@ impl Default for Config {
             #[cfg(feature = "bench-null-store")]
             null_store: false,
         }
+    }
+}
+
+impl Config {
+    /// `WRITERS` if set, else the default of the store in use.
+    pub fn writers(&self) -> usize {
+        self.writers.unwrap_or(if self.mongo_uri.is_some() {
+            defaults::WRITERS_MONGODB
+        } else {
+            defaults::WRITERS_EMBEDDED
+        })
     }
 }
 

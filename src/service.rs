@@ -73,7 +73,7 @@ impl Service {
                 batch_max_docs: config.batch_max_docs,
                 batch_max_bytes: config.batch_max_bytes,
                 linger: config.batch_linger,
-                writers: config.writers,
+                writers: config.writers(),
                 attempt_timeout: config.mongo_timeout,
                 backoff_min: defaults::RETRY_BACKOFF_MIN,
                 backoff_max: defaults::RETRY_BACKOFF_MAX,
@@ -96,7 +96,7 @@ impl Service {
         tracing::info!(
             store = store.name(),
             ack_mode = ?config.ack_mode,
-            writers = config.writers,
+            writers = config.writers(),
             queue_capacity = config.queue_capacity,
             batch_max_docs = config.batch_max_docs,
             batch_linger = ?config.batch_linger,

@@ -22,7 +22,7 @@ async fn a_full_queue_is_503_with_retry_after_and_loses_nothing() {
     let db = MongoServer::start();
     let app = spawn_config(config_for(&db, |c| {
         c.queue_capacity = 3;
-        c.writers = 1;
+        c.writers = Some(1);
         c.batch_max_docs = 1;
         c.server_timeout = Duration::from_secs(60);
         c.mongo_timeout = Duration::from_secs(60);

@@ -960,7 +960,7 @@ async fn queue_full_counters() {
     let db = MongoServer::start();
     let app = spawn_config(private_config(&db, |c| {
         c.queue_capacity = 1;
-        c.writers = 1;
+        c.writers = Some(1);
         c.batch_max_docs = 1;
         c.server_timeout = Duration::from_secs(60);
         c.mongo_timeout = Duration::from_secs(60);

@@ -94,7 +94,7 @@ pub fn test_config() -> Config {
         mongo_timeout: Duration::from_secs(15),
         shutdown_timeout: Duration::from_secs(10),
         batch_linger: Duration::from_millis(5),
-        writers: 2,
+        writers: Some(2),
         ..Config::default()
     }
 }
