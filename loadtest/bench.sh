@@ -263,6 +263,10 @@ write_median() {
     WRITE_MEDIAN_MS[$1]="$(awk -v s="$med" 'BEGIN { if (s == "-") print "-"; else printf "%.1f", s * 1000 }')"
     WRITE_BATCHES[$1]=$(($(counter_value "$b" "${m}_count") - $(counter_value "$a" "${m}_count")))
     log "(d) $1: median batch write ${WRITE_MEDIAN_MS[$1]} ms over ${WRITE_BATCHES[$1]} batches"
+    # The service's own ack latency (enqueue to durable write), which the target names; the
+    # load generator's p99 also holds HTTP, decoding and its own scheduling.
+    med="$(hist_quantile 0.99 "$a" "$b" session_events_ack_latency_seconds)"
+    ACK_P99_MS[$1]="$(awk -v s="$med" 'BEGIN { if (s == "-") print "-"; else printf "%.1f", s * 1000 }')"
 }
 
 # sample_queue FILE: every second, the running service's RSS (MiB) and queue bytes (MiB), until
@@ -320,7 +324,7 @@ log "FerretDB pid $FDB_PID at $FDB_URI"
 echo "| store | rate/s | acked/scheduled | errors | dropped | late | achieved/s | p50 ms | p99 ms | loadgen CPU µs/frame | service CPU ticks | FerretDB CPU ticks | machine idle % | |" >"$WORK/steps.md"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" >>"$WORK/steps.md"
 
-declare -A CEIL CEIL_DB_US MAXR SVC_US DB_US P50 P99 RSS VERIFY WRITE_MEDIAN_MS WRITE_BATCHES
+declare -A CEIL CEIL_DB_US MAXR SVC_US DB_US P50 P99 RSS VERIFY WRITE_MEDIAN_MS WRITE_BATCHES ACK_P99_MS
 declare -A OVL_RATE OVL_JSON OVL_QUEUE_MIB OVL_RSS OVL_BOUND OVL_QUEUE_FULL OVL_ENV OVL_QUEUE_PEAK
 LOAD_START="$(loadavg)"
 
@@ -477,7 +481,7 @@ for s in ferretdb embedded; do
 done
 for s in ferretdb embedded; do
     b="$(awk -v l="$LINGER_MS" -v m="${WRITE_MEDIAN_MS[$s]}" 'BEGIN { if (m == "-") print "-"; else printf "%.1f", l + 2 * m }')"
-    echo "| (2) p99 at 50% of max ≤ BATCH_LINGER + 2 × median batch write | $(label $s) | p99 ${P99[$s]} ms | $LINGER_MS + 2 × ${WRITE_MEDIAN_MS[$s]} = $b ms (median of ${WRITE_BATCHES[$s]} batch writes in the step) | $(verdict "${P99[$s]}" '<=' "$b") |"
+    echo "| (2) p99 ack latency at 50% of max ≤ BATCH_LINGER + 2 × median batch write | $(label $s) | ack p99 ${ACK_P99_MS[$s]} ms (service histogram; end to end at the load generator ${P99[$s]} ms) | $LINGER_MS + 2 × ${WRITE_MEDIAN_MS[$s]} = $b ms (median of ${WRITE_BATCHES[$s]} batch writes in the step) | $(verdict "${ACK_P99_MS[$s]}" '<=' "$b") (end to end: $(verdict "${P99[$s]}" '<=' "$b")) |"
 done
 for s in ferretdb embedded; do
     cache="$([[ $s == embedded ]] && echo " + $EMBEDDED_CACHE_MIB (EMBEDDED_CACHE_BYTES)" || true)"
@@ -486,7 +490,8 @@ for s in ferretdb embedded; do
     echo "| (3) peak RSS under overload ≤ 2 × QUEUE_MAX_BYTES + 64 MiB (+ page cache) | $(label $s) | ${OVL_RSS[$s]} MiB | 2 × ${OVL_QUEUE_MIB[$s]}$cache + 64 = ${OVL_BOUND[$s]} MiB | $v |"
 done
 echo
-echo "Target (2)'s median comes from session_events_store_write_duration_seconds scraped before and"
+echo "Target (2)'s median comes from session_events_store_write_duration_seconds and the ack p99 from"
+echo "session_events_ack_latency_seconds, both scraped before and"
 echo "after the 50% step (bucket deltas, linear interpolation within the bucket, as histogram_quantile;"
 echo "buckets at 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 ms, so it is approximate)."
 echo
