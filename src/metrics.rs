@@ -3,6 +3,7 @@
 //! `_total` counters. No match or user ids in labels (unbounded cardinality).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -77,6 +78,26 @@ pub fn builder() -> PrometheusBuilder {
         .expect("bucket lists are non-empty constants")
 }
 
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The exporter keeps every histogram sample until something drains it, and a recorder
+/// installed with `install_recorder` (not `install`) has nothing that does but a scrape: with no
+/// Prometheus scraping, or a long interval, memory grew by ~47 bytes a frame (0.35 MB every
+/// 5 s at 1500 frames/s) without end. A plain thread, so it needs no runtime and lives as long
+/// as the process-wide recorder.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        })
+        .expect("spawning the metrics upkeep thread");
+}
+
 /// Installs the process-wide Prometheus recorder once and returns its handle (tests spawn many
 /// services in one process; they share it).
 pub fn install() -> PrometheusHandle {
@@ -86,6 +107,7 @@ pub fn install() -> PrometheusHandle {
             let handle = builder()
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
+            spawn_upkeep(handle.clone());
             describe();
             process_collector().describe();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
