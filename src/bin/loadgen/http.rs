@@ -138,8 +138,13 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         .map(RequestLog::create)
         .transpose()?;
     let cpu_before = crate::process_cpu_seconds();
-    let start = Instant::now() + Duration::from_millis(20);
-    let start_unix_ms = unix_ms(start);
+    let lead = Duration::from_millis(20);
+    let start = Instant::now() + lead;
+    let start_unix_ms = (std::time::SystemTime::now() + lead)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0;
     let shared = Arc::new(Shared {
         client: client.clone(),
         url: format!("{target}/session-events").parse()?,
@@ -309,20 +314,6 @@ async fn send(shared: Arc<Shared>, body: bodies::Body, at: Instant) {
         log.record(scheduled, done, body.stream, body.index, &result);
     }
     shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-}
-
-/// A tokio instant as milliseconds since the Unix epoch (by the wall clock now).
-fn unix_ms(at: Instant) -> f64 {
-    let now = Instant::now();
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let wall_ms = wall.as_secs_f64() * 1000.0;
-    if at >= now {
-        wall_ms + (at - now).as_secs_f64() * 1000.0
-    } else {
-        wall_ms - (now - at).as_secs_f64() * 1000.0
-    }
 }
 
 fn transport_kind(e: &reqwest::Error) -> &'static str {

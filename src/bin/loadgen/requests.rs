@@ -48,11 +48,12 @@ impl RequestLog {
         frame: u32,
         outcome: &Outcome,
     ) {
-        let (outcome, retry_after) = match outcome {
-            Outcome::Status { code, retry_after } => (code.to_string(), *retry_after),
-            Outcome::Transport(kind) => ((*kind).to_owned(), false),
-        };
-        self.write(scheduled, done, stream, frame, &outcome, retry_after);
+        match outcome {
+            Outcome::Status { code, retry_after } => {
+                self.write(scheduled, done, stream, frame, code, *retry_after)
+            }
+            Outcome::Transport(kind) => self.write(scheduled, done, stream, frame, kind, false),
+        }
     }
 
     /// A send never made: `--max-in-flight` requests were outstanding at its scheduled time.
@@ -66,7 +67,7 @@ impl RequestLog {
         done: Duration,
         stream: usize,
         frame: u32,
-        outcome: &str,
+        outcome: impl std::fmt::Display,
         retry_after: bool,
     ) {
         let mut out = self.out.lock().unwrap();
