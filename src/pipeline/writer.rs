@@ -222,15 +222,11 @@ impl Writer {
     /// past it nobody waits for any of these frames. Not the earliest: each handler answers 504
     /// at its own deadline by itself, and one frame close to its deadline would otherwise cut
     /// the attempt short for all the others (seen after a database restart as retries with a
-    /// few milliseconds to run). An attempt cut short is ambiguous: the retry's duplicates
-    /// count as success.
+    /// few milliseconds to run). Frames acknowledged on enqueue have no deadline; they simply
+    /// stay for the retry. An attempt cut short is ambiguous: the retry's duplicates count as
+    /// success.
     fn attempt(&self, batch: &Batch, now: Instant) -> Result<Vec<WriteOutcome>, StoreError> {
-        let latest = batch
-            .pending
-            .iter()
-            .map(|p| p.deadline)
-            .collect::<Option<Vec<_>>>()
-            .and_then(|deadlines| deadlines.into_iter().max());
+        let latest = batch.pending.iter().filter_map(|p| p.deadline).max();
         let bound = latest
             .map_or(self.config.attempt_timeout, |d| {
                 d.saturating_duration_since(now)
