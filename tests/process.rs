@@ -132,14 +132,7 @@ async fn sigterm_keeps_every_acknowledged_frame() {
     let tasks = post_staggered(&base, &mut m, 60, Duration::from_millis(15));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(child.id(), "TERM");
     let terminated_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let ready = http

@@ -73,6 +73,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Sends `sig` (`TERM`, `STOP`, `CONT`, ...) to a child process, the way an operator or the
+/// kernel would; panics if it cannot be delivered.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill")
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
 /// A database name no other test (or earlier run) uses.
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

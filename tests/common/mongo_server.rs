@@ -67,13 +67,7 @@ impl MongoServer {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("running kill")
-            .success();
-        assert!(ok, "kill -{sig} failed");
+        super::signal(self.pid(), sig);
     }
 
     /// SIGKILL: the database vanishes mid-whatever, as in a crash.

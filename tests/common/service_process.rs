@@ -93,12 +93,7 @@ impl ServiceProcess {
     }
 
     pub fn sigterm(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("running kill")
-            .success();
-        assert!(ok, "kill -TERM failed");
+        super::signal(self.pid(), "TERM");
     }
 
     /// SIGKILL, as a crash or the OOM killer would.
