@@ -271,9 +271,7 @@ impl Writer {
                 )),
             })
             .collect();
-        for (p, result) in batch.pending.drain(..).zip(results) {
-            answer(p, result);
-        }
+        // Counted before answering: a client that has its 200 must see it in the counts.
         self.stats
             .frames_stored
             .fetch_add(stored, Ordering::Relaxed);
@@ -282,5 +280,8 @@ impl Writer {
             .fetch_add(duplicate, Ordering::Relaxed);
         counter!(m::FRAMES_WRITTEN).increment(stored + duplicate);
         counter!(m::FRAMES_DUPLICATE).increment(duplicate);
+        for (p, result) in batch.pending.drain(..).zip(results) {
+            answer(p, result);
+        }
     }
 }
