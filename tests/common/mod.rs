@@ -7,6 +7,7 @@
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
+pub mod schema;
 pub mod service_process;
 
 use std::net::SocketAddr;
