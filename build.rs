@@ -1,22 +1,32 @@
 //! Compiles `proto/` with a pure-Rust protobuf compiler (no `protoc` install needed) into prost
 //! structs plus protojson serde impls (pbjson), so JSON follows protojson: JSON and proto field
 //! names accepted, 64-bit ints as strings, enums by name, RFC 3339 timestamps.
+//!
+//! From the same descriptors it writes the static schema tables of `crate::proto::schema`
+//! (`src/proto/schema_gen.rs`), which the single-pass transcoder and the exporters read, so nothing
+//! hand-maintained can drift from the `.proto` files.
 
 use std::{env, path::PathBuf};
 
 use prost::Message;
+
+// Not part of the crate: the build script compiles it to write the tables.
+#[path = "src/proto/schema_gen.rs"]
+mod schema;
 
 #[path = "build/json_aliases.rs"]
 mod json_aliases;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=src/proto/schema_gen.rs");
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let files = [
         "proto/telemetry/v1/telemetry.proto",
         "proto/engine/v1/engine.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
+    std::fs::write(out.join("schema.rs"), schema::generate(&fds))?;
 
     prost_build::Config::new()
         .compile_well_known_types()
