@@ -3,8 +3,9 @@
 //! spelling a producer or an older client uses, and serves documents stored under the previous
 //! version's lowerCamelCase keys in the new names, with the same content ids.
 //!
-//! The oracle is `tests/common/schema.rs`: the `.proto` files compiled here, independently of
-//! the code the service generates from them.
+//! The oracle is `tests/common/schema.rs`: the schema tables build.rs generates from the
+//! `.proto` descriptors (`session_events::proto::schema`), and the previous version's schema,
+//! frozen in `tests/fixtures/legacy_schema/`.
 
 mod common;
 
@@ -102,7 +103,7 @@ fn frames() -> Vec<LobbySessionStateFrame> {
 fn bodies(f: &LobbySessionStateFrame) -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let s = schema::schema();
     let frame = s.message(FRAME);
-    let json = |d| serde_json::to_vec(&s.rekey_json(&frame, &protojson(f), d)).unwrap();
+    let json = |d| serde_json::to_vec(&s.rekey_json(frame, &protojson(f), d)).unwrap();
     let ct = "application/json";
     vec![
         ("json-names", synth::to_json(f), ct),
@@ -111,6 +112,55 @@ fn bodies(f: &LobbySessionStateFrame) -> Vec<(&'static str, Vec<u8>, &'static st
         ("legacy", json(Dialect::Legacy), ct),
         ("protobuf", synth::to_protobuf(f), "application/x-protobuf"),
     ]
+}
+
+/// The schema facts (frame-schema.md): every `engine.v1` field's JSON name is its snake_case
+/// proto name, except these fused or capitalised keys of the game's `/session` JSON.
+#[test]
+fn engine_json_names_are_the_proto_names_but_the_fused_ones() {
+    const FUSED: &[(&str, &str, &str)] = &[
+        ("SessionResponse", "session_id", "sessionid"),
+        ("SessionResponse", "session_ip", "sessionip"),
+        ("TeamMember", "weapon", "Weapon"),
+        ("TeamMember", "ordnance", "Ordnance"),
+        ("TeamMember", "tac_mod", "TacMod"),
+        ("TeamMember", "account_number", "userid"),
+        ("TeamMember", "display_name", "name"),
+        ("TeamMember", "slot_number", "playerid"),
+        ("TeamMember", "jersey_number", "number"),
+        ("TeamMember", "packet_loss_ratio", "packetlossratio"),
+        ("TeamMember", "is_stunned", "stunned"),
+        ("TeamMember", "is_invulnerable", "invulnerable"),
+        ("TeamMember", "left_holding_onto", "holding_left"),
+        ("TeamMember", "right_holding_onto", "holding_right"),
+        ("TeamMember", "is_blocking", "blocking"),
+        ("TeamMember", "has_possession", "possession"),
+        ("TeamMember", "left_hand", "lhand"),
+        ("TeamMember", "right_hand", "rhand"),
+        ("Team", "team_name", "team"),
+        ("Team", "has_possession", "possession"),
+        ("UserBones", "player_index", "playerid"),
+    ];
+    let s = schema::schema();
+    let mut fields = 0;
+    let mut fused = Vec::new();
+    for m in s.messages("engine.v1") {
+        let short = m.full_name.trim_start_matches("engine.v1.");
+        for f in m.fields {
+            fields += 1;
+            if f.json_name != f.name {
+                fused.push((short, f.name, f.json_name));
+            }
+        }
+    }
+    println!(
+        "{fields} engine.v1 fields, {} with a fused JSON name",
+        fused.len()
+    );
+    fused.sort();
+    let mut want = FUSED.to_vec();
+    want.sort();
+    assert_eq!(fused, want);
 }
 
 #[test]
@@ -122,7 +172,7 @@ fn the_strict_check_catches_the_previous_output() {
         "/tests/fixtures/frame_legacy_camel.json"
     );
     let old: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let bad = s.non_json_name_keys(&s.message(FRAME), &old);
+    let bad = s.non_json_name_keys(s.message(FRAME), &old);
     println!(
         "{} keys of the previous output are not schema JSON names",
         bad.len()
@@ -136,9 +186,9 @@ fn the_strict_check_catches_the_previous_output() {
         "{bad:?}"
     );
     // Renamed to the schema's names, the same document passes.
-    let renamed = s.rekey_json(&s.message(FRAME), &old, Dialect::JsonName);
+    let renamed = s.rekey_json(s.message(FRAME), &old, Dialect::JsonName);
     assert_eq!(
-        s.non_json_name_keys(&s.message(FRAME), &renamed),
+        s.non_json_name_keys(s.message(FRAME), &renamed),
         Vec::<String>::new()
     );
 }
@@ -201,7 +251,7 @@ fn rendered_data_uses_only_schema_json_names() {
         let mut out = Vec::new();
         frame::render_event_json(&frame::StoredEvent(doc.bson), &mut out).unwrap();
         let v: Value = serde_json::from_slice(&out).unwrap();
-        s.check_keys(&frame_msg, &v["data"], &mut check);
+        s.check_keys(frame_msg, &v["data"], &mut check);
     }
     println!(
         "judged {} keys over {} distinct fields",
@@ -215,9 +265,10 @@ fn rendered_data_uses_only_schema_json_names() {
     );
     let mut unseen = Vec::new();
     for m in s.messages("engine.v1") {
-        for f in m.fields() {
-            if !check.fields.contains(f.full_name()) {
-                unseen.push(f.full_name().to_owned());
+        for f in m.fields {
+            let name = format!("{}.{}", m.full_name, f.name);
+            if !check.fields.contains(&name) {
+                unseen.push(name);
             }
         }
     }
@@ -256,7 +307,7 @@ async fn every_dialect_reads_back_in_schema_json_names(backend: Backend) {
         assert_eq!(events.len(), frames.len(), "{dialect}");
         let mut check = Check::default();
         for (event, f) in events.iter().zip(&frames) {
-            s.check_keys(&frame_msg, &event["data"], &mut check);
+            s.check_keys(frame_msg, &event["data"], &mut check);
             assert_eq!(
                 &decoded(&event["data"]),
                 f,
@@ -321,7 +372,7 @@ fn legacy_document(f: &LobbySessionStateFrame, node: &str) -> EventDocument {
         EventDocument::build(&d, &NodeId::parse(node).unwrap(), None, SystemTime::now()).unwrap();
     let mut top: Document = doc.bson.to_document().unwrap();
     let data = top.get_document("data").unwrap().clone();
-    let legacy = s.rekey_bson(&s.message(FRAME), &data, Dialect::Legacy);
+    let legacy = s.rekey_bson(s.message(FRAME), &data, Dialect::Legacy);
     top.insert("data", Bson::Document(legacy));
     let bson = RawDocumentBuf::from_document(&top).unwrap();
     EventDocument { bson, ..doc }
@@ -381,7 +432,7 @@ async fn documents_stored_under_the_old_keys_read_back_in_the_new(backend: Backe
     assert_eq!(events.len(), frames.len());
     let mut check = Check::default();
     for (event, f) in events.iter().zip(&frames) {
-        s.check_keys(&frame_msg, &event["data"], &mut check);
+        s.check_keys(frame_msg, &event["data"], &mut check);
         assert_eq!(
             &decoded(&event["data"]),
             f,
