@@ -8,6 +8,7 @@ pub mod exposition;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
+pub mod schema;
 pub mod service_process;
 
 use std::net::SocketAddr;
