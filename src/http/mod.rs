@@ -6,6 +6,7 @@ mod envelope;
 mod error;
 mod health;
 mod ingest;
+mod matches;
 mod middleware;
 mod read;
 mod submit;
@@ -29,6 +30,7 @@ pub use auth::{Auth, Scope, ScopedToken};
 pub use error::ApiError;
 
 use crate::config::AckMode;
+use crate::live::LiveHub;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 
@@ -45,6 +47,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
     pub auth: Auth,
+    /// Interval of keep-alive comments on idle live tails.
+    pub live_keep_alive: Duration,
+    /// How far back a tail remembers replayed frames at its seam (see `http::live`).
+    pub live_seam_window: Duration,
     pub ws: WsSettings,
     pub batch: BatchSettings,
 }
@@ -67,6 +73,8 @@ pub struct BatchSettings {
 pub struct Inner {
     pub store: Arc<dyn Store>,
     pub pipeline: Arc<Pipeline>,
+    /// Durable frames for live tails (fed by the pipeline's writers).
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
     shutting_down: AtomicBool,
@@ -80,12 +88,14 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         pipeline: Arc<Pipeline>,
+        live: Arc<LiveHub>,
         metrics: PrometheusHandle,
         settings: HttpSettings,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             pipeline,
+            live,
             metrics,
             settings,
             shutting_down: AtomicBool::new(false),
@@ -94,9 +104,11 @@ impl AppState {
         }))
     }
 
-    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
+    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes;
+    /// live tails end (clients reconnect elsewhere and resume with `Last-Event-ID`).
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::Release);
+        self.0.live.close();
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -156,6 +168,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/matches",
+            get(matches::list).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/matches/{match_id}",
+            get(matches::one).route_layer(guard(Scope::Read)),
         )
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))
