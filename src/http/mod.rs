@@ -6,6 +6,7 @@ mod health;
 mod ingest;
 mod middleware;
 mod read;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +104,11 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(health::metrics).route_layer(guard(Scope::Metrics)),
         )
+        // The match explorer: a public shell; its data comes from the guarded routes above.
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::path))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes

@@ -4,6 +4,7 @@
 //! service binary as a child process, and the load generator as a subprocess.
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
