@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::browser::{Chromium, Tab};
-use common::{Backend, TestApp, new_match};
+use common::{Backend, MongoServer, TestApp, new_match};
 use futures::StreamExt;
 use session_events::config::Config;
 use session_events::proto::LobbySessionStateFrame;
@@ -214,9 +214,12 @@ async fn shell_and_assets_are_served_with_a_strict_policy() {
     assert_eq!(data.status(), 401, "data needs the read token");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_slider() {
-    let app = spawn_app(Backend::Embedded).await;
+backend_tests!(match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_slider);
+
+async fn match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_slider(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
     let mut m = new_match(151);
     let (id, frames) = post_frames(&app, &mut m, 0..60, "node1", |_| {}).await;
     let browser = Chromium::launch().await;
@@ -337,7 +340,9 @@ async fn match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_
     wait_loaded(&tab, 60).await;
     assert!(tab.text("#frame-label").await.starts_with("frame 31 of 60"));
 
-    maybe_save_screenshot("ui-match.png", &tab.screenshot().await);
+    if backend == Backend::Embedded {
+        maybe_save_screenshot("ui-match.png", &tab.screenshot().await);
+    }
     tab.assert_clean();
     browser.close().await;
 }
@@ -508,6 +513,65 @@ async fn unknown_matches_bad_ids_and_unknown_pages_are_explained() {
         .await;
     println!("unknown page: {msg}");
     assert!(msg.contains("/ui/nothing/here"));
+    tab.assert_clean();
+    browser.close().await;
+}
+
+/// A store that is down is explained, and "Try again" recovers once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_is_explained_and_try_again_recovers() {
+    common::browser::quiet_browser_logs();
+    let mut db = MongoServer::start();
+    let mut config = common::test_config();
+    config.mongo_uri = Some(db.uri());
+    config.database_name = common::unique_name("se_ui");
+    config.mongo_timeout = Duration::from_secs(1);
+    config.server_timeout = Duration::from_secs(3);
+    let app = common::spawn_config(config).await;
+    let mut m = new_match(155);
+    let (id, _) = post_frames(&app, &mut m, 0..3, "node1", |_| {}).await;
+
+    db.kill();
+    let browser = Chromium::launch().await;
+    let tab = browser.open(&app.url(&format!("/ui/matches/{id}"))).await;
+    let msg: String = tab
+        .wait_for(
+            "the store-outage message",
+            "document.getElementById('retry') && document.getElementById('match-status').innerText",
+        )
+        .await;
+    println!("store down: {msg}");
+    assert!(
+        msg.contains("store is unavailable") || msg.contains("took too long"),
+        "{msg}"
+    );
+
+    db.restart();
+    // The driver reconnects in its own time: a person would click again until it works.
+    let until = Instant::now() + common::browser::PATIENCE;
+    loop {
+        tab.page
+            .find_element("#retry")
+            .await
+            .expect("the Try again button")
+            .click()
+            .await
+            .unwrap();
+        let state: String = tab
+            .wait_for(
+                "the page to load or fail again",
+                "(t => !t.startsWith('Loading the match') && (document.getElementById('retry') ? 'failed' : t))\
+                 (document.getElementById('match-status').innerText)",
+            )
+            .await;
+        if state != "failed" {
+            println!("after the store came back: {state}");
+            break;
+        }
+        assert!(Instant::now() < until, "the store never came back");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wait_loaded(&tab, 3).await;
     tab.assert_clean();
     browser.close().await;
 }

@@ -192,9 +192,10 @@ impl Tab {
             .evaluate_expression(params)
             .await
             .unwrap_or_else(|e| panic!("evaluating `{js}`: {e}"));
-        result
-            .into_value()
-            .unwrap_or_else(|e| panic!("result of `{js}`: {e}"))
+        // null and undefined come back without a value.
+        let value = result.value().cloned().unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(value.clone())
+            .unwrap_or_else(|e| panic!("result of `{js}`: {e}: {value}"))
     }
 
     /// Waits until the JS expression `js` gives a value other than null/undefined/false/"",
@@ -205,7 +206,7 @@ impl Tab {
         while started.elapsed() < PATIENCE {
             let v: serde_json::Value = self
                 .eval(&format!(
-                    "(() => {{ try {{ return ({js}); }} catch (e) {{ return null; }} }})()"
+                    "(() => {{ try {{ return ({js}) ?? null; }} catch (e) {{ return null; }} }})()"
                 ))
                 .await;
             let truthy = !matches!(&v, serde_json::Value::Null | serde_json::Value::Bool(false))
