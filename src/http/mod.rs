@@ -11,6 +11,7 @@ mod middleware;
 mod read;
 mod submit;
 mod ws_ingest;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -184,6 +185,11 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(health::metrics).route_layer(guard(Scope::Metrics)),
         )
+        // The match explorer: a public shell; its data comes from the guarded routes above.
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::path))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes

@@ -5,6 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod exposition;
+pub mod browser;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
