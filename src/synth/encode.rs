@@ -1,5 +1,6 @@
 //! A generated frame in the encodings producers send: protojson with the schema's JSON names,
-//! protojson with proto field names, binary protobuf.
+//! protojson with proto field names, protojson in lowerCamelCase (older clients), binary
+//! protobuf.
 
 use serde_json::Value;
 
@@ -32,7 +33,20 @@ pub fn to_proto_names_json(frame: &LobbySessionStateFrame) -> Vec<u8> {
 /// [`to_proto_names_json`] as a JSON tree (for pretty-printing or further edits in tests).
 pub fn to_proto_names_value(frame: &LobbySessionStateFrame) -> Value {
     let value = serde_json::to_value(frame).expect("frame serializes as protojson");
-    rename(value, schema::frame())
+    rename(value, schema::frame(), Naming::ProtoName)
+}
+
+/// The same frame with every key protoc's default lowerCamelCase of the proto name
+/// (`gameClockDisplay`, `sessionId`, `userBones`, `boneT`): what this service emitted for
+/// `engine.v1` before every field pinned its JSON name, and what older clients echo back.
+/// Accepted on input; never emitted.
+///
+/// # Panics
+/// As [`to_json`].
+pub fn to_lower_camel_json(frame: &LobbySessionStateFrame) -> Vec<u8> {
+    let value = serde_json::to_value(frame).expect("frame serializes as protojson");
+    let value = rename(value, schema::frame(), Naming::LowerCamel);
+    serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
 /// Binary protobuf (`application/x-protobuf`).
@@ -40,16 +54,29 @@ pub fn to_protobuf(frame: &LobbySessionStateFrame) -> Vec<u8> {
     prost::Message::encode_to_vec(frame)
 }
 
-/// Renames the keys of `value` (protojson of `msg`) from JSON names to proto names, walking the
+/// The key spelling [`rename`] writes.
+#[derive(Debug, Clone, Copy)]
+enum Naming {
+    ProtoName,
+    LowerCamel,
+}
+
+/// Renames the keys of `value` (protojson of `msg`) from JSON names to `naming`, walking the
 /// schema tables build.rs generates from the descriptors: a JSON name can stand for different
 /// proto names in different messages (`playerid` is `slot_number` in a `TeamMember` but
 /// `player_index` in `UserBones`), and map keys are data, never renamed.
-fn rename(value: Value, msg: &'static Message) -> Value {
+fn rename(value: Value, msg: &'static Message, naming: Naming) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| match msg.field_by_json_key(&k) {
-                    Some(f) => (f.name.to_owned(), rename_value(v, f)),
+                    Some(f) => {
+                        let key = match naming {
+                            Naming::ProtoName => f.name,
+                            Naming::LowerCamel => f.camel_name,
+                        };
+                        (key.to_owned(), rename_value(v, f, naming))
+                    }
                     None => (k, v),
                 })
                 .collect(),
@@ -58,15 +85,18 @@ fn rename(value: Value, msg: &'static Message) -> Value {
     }
 }
 
-fn rename_value(value: Value, f: &'static Field) -> Value {
+fn rename_value(value: Value, f: &'static Field, naming: Naming) -> Value {
     match (f.kind, value) {
         // A repeated field: every element is of the field's kind.
-        (_, Value::Array(items)) => {
-            Value::Array(items.into_iter().map(|v| rename_value(v, f)).collect())
-        }
-        (Kind::Message(m), v) => rename(v, m),
+        (_, Value::Array(items)) => Value::Array(
+            items
+                .into_iter()
+                .map(|v| rename_value(v, f, naming))
+                .collect(),
+        ),
+        (Kind::Message(m), v) => rename(v, m, naming),
         // The tree holds a `float` as an f64 whose shortest digits are longer than the f32's:
-        // print the f32's digits, as a C++ producer does.
+        // print the f32's digits, as a C++ or Go producer does.
         (Kind::Float, Value::Number(n)) => match n.as_f64().and_then(f32_digits) {
             Some(short) => Value::Number(short),
             None => Value::Number(n),

@@ -10,7 +10,7 @@
 //! - [`MatchGenerator`] (here): the match, its players and the frame skeleton;
 //! - `session`: the game's `/session` and `/player_bones` parts (players, teams, disc, bones);
 //! - `events`: the events a frame carries;
-//! - `encode`: the frame as protojson (JSON names or proto names) and as protobuf.
+//! - `encode`: the frame as protojson (JSON names, proto names, lowerCamelCase) and protobuf.
 
 mod encode;
 mod events;
@@ -21,7 +21,9 @@ use uuid::Uuid;
 
 use crate::proto::LobbySessionStateFrame;
 
-pub use encode::{to_json, to_proto_names_json, to_proto_names_value, to_protobuf};
+pub use encode::{
+    to_json, to_lower_camel_json, to_proto_names_json, to_proto_names_value, to_protobuf,
+};
 
 /// How much of a frame to fill: the two shapes producers post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
