@@ -523,7 +523,8 @@ async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
     assert_eq!(body["success"], true);
     let match_id = body["match_id"].as_str().unwrap().to_owned();
     // Written behind the answer: it shows up shortly after.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // A liveness bound, generous for a busy machine.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let events = app.events(&match_id).await;
         if let [event] = &events[..] {
