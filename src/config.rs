@@ -16,6 +16,19 @@ pub mod defaults {
 
     pub const DATABASE_NAME: &str = "nakama";
     pub const COLLECTION_NAME: &str = "session_events";
+    /// Per-match summaries for `GET /matches` (MongoDB).
+    pub const MATCHES_COLLECTION_NAME: &str = "matches";
+    /// Frames a live tail may fall behind before it skips (and is told `event: lagged`). Shared
+    /// by every subscriber of a match: at ~12 KB a frame, 256 bound a match's buffer at ~3 MB.
+    pub const LIVE_BUFFER: usize = 256;
+    /// Open live tails (SSE + WebSocket) per instance; more are refused with 503.
+    pub const LIVE_MAX_SUBSCRIBERS: usize = 1000;
+    /// Comment line on an idle tail, so proxies do not cut it and clients see it is alive.
+    pub const LIVE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+    /// How long before a tail subscribes a frame may have been received and still be written
+    /// after: history frames received within it are remembered, so a live copy of one is not
+    /// sent twice at the seam. Covers the request deadline (SERVER_TIMEOUT) with room to spare.
+    pub const LIVE_SEAM_WINDOW: Duration = Duration::from_secs(120);
     pub const SERVER_ADDRESS: &str = ":8080";
     pub const MONGO_TIMEOUT: Duration = Duration::from_secs(10);
     pub const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,6 +105,10 @@ pub struct Config {
     /// MongoDB collection.
     #[arg(long, env = "COLLECTION_NAME", default_value = defaults::COLLECTION_NAME)]
     pub collection_name: String,
+
+    /// MongoDB collection of the per-match summaries (the match list).
+    #[arg(long, env = "MATCHES_COLLECTION_NAME", default_value = defaults::MATCHES_COLLECTION_NAME)]
+    pub matches_collection_name: String,
 
     /// HTTP bind address; ":PORT" means every interface.
     #[arg(long, env = "SERVER_ADDRESS", default_value = defaults::SERVER_ADDRESS, value_parser = parse_address)]
@@ -208,6 +225,18 @@ pub struct Config {
     )]
     pub auth_tokens: Vec<ScopedToken>,
 
+    /// Frames a live tail may fall behind before it skips them (it is told `event: lagged`).
+    #[arg(long, env = "LIVE_BUFFER", default_value_t = defaults::LIVE_BUFFER, value_parser = positive)]
+    pub live_buffer: usize,
+
+    /// Most open live tails (SSE and WebSocket); more are answered 503.
+    #[arg(long, env = "LIVE_MAX_SUBSCRIBERS", default_value_t = defaults::LIVE_MAX_SUBSCRIBERS, value_parser = positive)]
+    pub live_max_subscribers: usize,
+
+    /// Interval of keep-alive comments on an idle live tail.
+    #[arg(long, env = "LIVE_KEEP_ALIVE", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub live_keep_alive: Duration,
+
     /// Log format; filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -225,6 +254,7 @@ impl Default for Config {
             mongo_uri: None,
             database_name: defaults::DATABASE_NAME.into(),
             collection_name: defaults::COLLECTION_NAME.into(),
+            matches_collection_name: defaults::MATCHES_COLLECTION_NAME.into(),
             server_address: parse_address(defaults::SERVER_ADDRESS).expect("valid default"),
             mongo_timeout: defaults::MONGO_TIMEOUT,
             server_timeout: defaults::SERVER_TIMEOUT,
@@ -251,6 +281,9 @@ impl Default for Config {
             max_connections: defaults::MAX_CONNECTIONS,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
+            live_buffer: defaults::LIVE_BUFFER,
+            live_max_subscribers: defaults::LIVE_MAX_SUBSCRIBERS,
+            live_keep_alive: defaults::LIVE_KEEP_ALIVE,
             log_format: LogFormat::Text,
             #[cfg(feature = "bench-null-store")]
             null_store: false,

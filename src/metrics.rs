@@ -34,6 +34,16 @@ pub const WS_CONNECTIONS: &str = "session_events_ws_connections";
 pub const WS_MESSAGES: &str = "session_events_ws_messages_total";
 /// Its `outcome` labels, exported at 0 from start-up.
 pub const WS_OUTCOMES: &[&str] = &["frame", "header", "failed"];
+/// Match summary updates that failed after their batch was stored (owed to the next batch).
+pub const MATCH_SUMMARY_ERRORS: &str = "session_events_match_summary_errors_total";
+/// Open live tails (SSE and WebSocket).
+pub const LIVE_SUBSCRIBERS: &str = "session_events_live_subscribers";
+/// Frames a slow live subscriber skipped (told with `event: lagged`).
+pub const LIVE_LAGGED_FRAMES: &str = "session_events_live_lagged_frames_total";
+/// Tails refused because `LIVE_MAX_SUBSCRIBERS` were open.
+pub const LIVE_REFUSED: &str = "session_events_live_refused_total";
+/// Frames written by exports (echoreplay and ndjson).
+pub const EXPORT_FRAMES: &str = "session_events_export_frames_total";
 
 /// Every `reason` a POST can be refused for (see `ApiError::reason`, `FrameError::reason` and
 /// the error middleware); each series is exported from start-up at 0, so `rate()` and
@@ -123,6 +133,10 @@ pub fn install() -> PrometheusHandle {
                 FRAMES_DUPLICATE,
                 FRAMES_UNKNOWN_FIELDS,
                 FRAMES_DROPPED,
+                MATCH_SUMMARY_ERRORS,
+                LIVE_LAGGED_FRAMES,
+                LIVE_REFUSED,
+                EXPORT_FRAMES,
             ] {
                 metrics::counter!(name).increment(0);
             }
@@ -221,6 +235,20 @@ fn describe() {
         WS_MESSAGES,
         "WebSocket ingest messages answered, by outcome (frame, header, failed)."
     );
+    describe_counter!(
+        MATCH_SUMMARY_ERRORS,
+        "Match summary updates that failed after their batch was stored (retried with the next)."
+    );
+    describe_gauge!(LIVE_SUBSCRIBERS, "Open live tails (SSE and WebSocket).");
+    describe_counter!(
+        LIVE_LAGGED_FRAMES,
+        "Frames slow live subscribers skipped (each told with event: lagged)."
+    );
+    describe_counter!(
+        LIVE_REFUSED,
+        "Live tails refused because the subscriber cap was reached."
+    );
+    describe_counter!(EXPORT_FRAMES, "Frames written by replay exports.");
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label says which build runs."

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, defaults};
 use crate::http::{self, AppState, Auth, BatchSettings, HttpSettings, WsSettings};
+use crate::live::LiveHub;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
 use crate::server::{self, ServeOptions};
 use crate::store::embedded::EmbeddedStore;
@@ -65,6 +66,10 @@ impl Service {
             .await
             .map_err(StartupError::Indexes)?;
 
+        let live = Arc::new(LiveHub::new(
+            config.live_buffer,
+            config.live_max_subscribers,
+        ));
         let pipeline = Arc::new(Pipeline::start(
             store.clone(),
             PipelineConfig {
@@ -79,10 +84,12 @@ impl Service {
                 backoff_max: defaults::RETRY_BACKOFF_MAX,
             },
             tokio::runtime::Handle::current(),
+            live.clone(),
         ));
         let state = AppState::new(
             store.clone(),
             pipeline.clone(),
+            live,
             metrics,
             HttpSettings {
                 ack_mode: config.ack_mode,
@@ -100,6 +107,8 @@ impl Service {
                     max_frames: config.max_batch_frames,
                     max_bytes: config.max_batch_bytes,
                 },
+                live_keep_alive: config.live_keep_alive,
+                live_seam_window: defaults::LIVE_SEAM_WINDOW.max(config.server_timeout * 2),
             },
         );
         tracing::info!(
@@ -137,6 +146,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
                 uri: uri.clone(),
                 database: config.database_name.clone(),
                 collection: config.collection_name.clone(),
+                matches_collection: config.matches_collection_name.clone(),
                 timeout: config.mongo_timeout,
                 write_concern: config.write_concern.clone(),
                 journal: config.write_journal,

@@ -35,6 +35,10 @@ pub enum ApiError {
     BodyTimeout,
     #[error("no such route")]
     NotFound,
+    #[error("no frames are stored for this match")]
+    UnknownMatch,
+    #[error("too many live tails are open on this instance; retry later or on another instance")]
+    TooManySubscribers,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
     #[error("the service is shutting down; retry on another instance")]
@@ -57,10 +61,11 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
+            ApiError::TooManySubscribers
+            | ApiError::QueueFull
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,7 +80,8 @@ impl ApiError {
             ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTimeout => "body_timeout",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownMatch => "not_found",
+            ApiError::TooManySubscribers => "other",
             ApiError::QueueFull => "queue_full",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
@@ -126,7 +132,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         // Overload and shutdown refusals are expected and counted in metrics: a warn line per
         // refused frame would flood the log exactly when the service is busiest.
-        let routine = matches!(self, ApiError::QueueFull | ApiError::ShuttingDown);
+        let routine = matches!(
+            self,
+            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::TooManySubscribers
+        );
         if status.is_server_error() && !routine {
             tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
         } else {

@@ -43,6 +43,7 @@ fn route_label(path: &str) -> &'static str {
         "/livez" => "/livez",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/" | "/ui" | "/ui/" | "/ui/{*path}" => "ui",
         _ => "other",
     }
 }

@@ -6,10 +6,12 @@ mod envelope;
 mod error;
 mod health;
 mod ingest;
+mod matches;
 mod middleware;
 mod read;
 mod submit;
 mod ws_ingest;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +31,7 @@ pub use auth::{Auth, Scope, ScopedToken};
 pub use error::ApiError;
 
 use crate::config::AckMode;
+use crate::live::LiveHub;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 
@@ -45,6 +48,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
     pub auth: Auth,
+    /// Interval of keep-alive comments on idle live tails.
+    pub live_keep_alive: Duration,
+    /// How far back a tail remembers replayed frames at its seam (see `http::live`).
+    pub live_seam_window: Duration,
     pub ws: WsSettings,
     pub batch: BatchSettings,
 }
@@ -67,6 +74,8 @@ pub struct BatchSettings {
 pub struct Inner {
     pub store: Arc<dyn Store>,
     pub pipeline: Arc<Pipeline>,
+    /// Durable frames for live tails (fed by the pipeline's writers).
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
     shutting_down: AtomicBool,
@@ -80,12 +89,14 @@ impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         pipeline: Arc<Pipeline>,
+        live: Arc<LiveHub>,
         metrics: PrometheusHandle,
         settings: HttpSettings,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             pipeline,
+            live,
             metrics,
             settings,
             shutting_down: AtomicBool::new(false),
@@ -94,9 +105,11 @@ impl AppState {
         }))
     }
 
-    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
+    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes;
+    /// live tails end (clients reconnect elsewhere and resume with `Last-Event-ID`).
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::Release);
+        self.0.live.close();
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -157,6 +170,14 @@ pub fn router(state: AppState) -> Router {
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
         )
+        .route(
+            "/matches",
+            get(matches::list).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/matches/{match_id}",
+            get(matches::one).route_layer(guard(Scope::Read)),
+        )
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
@@ -164,6 +185,11 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(health::metrics).route_layer(guard(Scope::Metrics)),
         )
+        // The match explorer: a public shell; its data comes from the guarded routes above.
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::path))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes
