@@ -8,6 +8,7 @@ pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
 pub mod service_process;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
