@@ -88,7 +88,7 @@ pub async fn serve(
                 req
             },
         ));
-        // With upgrades: the WebSocket routes take the connection over.
+        // With upgrades: the WebSocket routes (stream ingest, the live tail) take the connection over.
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

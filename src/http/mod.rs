@@ -6,6 +6,7 @@ mod envelope;
 mod error;
 mod health;
 mod ingest;
+mod live;
 mod matches;
 mod middleware;
 mod read;
@@ -169,6 +170,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/session-events/{match_id}/live",
+            get(live::sse::live).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/session-events/{match_id}/live/ws",
+            get(live::ws::live_ws).route_layer(guard(Scope::Read)),
         )
         .route(
             "/matches",
