@@ -45,6 +45,8 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// A response the client does not take for this long is cut off (stalled readers).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
     pub const READY_HIGH_WATER: f64 = 0.9;
 }
@@ -156,6 +158,11 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// How long a response may wait for the client to take more of it before the connection
+    /// is closed (a reader that stops reading holds memory and a read slot until then).
+    #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+
     /// Most open client connections; more are closed on accept.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = positive)]
     pub max_connections: usize,
@@ -211,6 +218,7 @@ impl Default for Config {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
+            send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
             log_format: LogFormat::Text,

@@ -233,6 +233,7 @@ impl App {
         let options = ServeOptions {
             header_read_timeout: self.config.header_read_timeout,
             max_connections: self.config.max_connections,
+            send_timeout: self.config.send_timeout,
         };
         let router = self.router();
         let requests_done = server::serve(listener, router, options, stop, || {

@@ -1,0 +1,302 @@
+//! The abuse suite: what an unauthenticated client can try against the service, replayed on
+//! both stores against the real binary run as a child process (so its memory is its own).
+//! Each case asserts the status the client gets, that `/livez` still answers fast (a generous
+//! bound: this is liveness, not speed), and that peak RSS stays under the memory bound the
+//! README documents for the configuration below. Every figure judged is printed, one
+//! `ABUSE case=… backend=…` line per case.
+//!
+//! The full-disk case mounts a small tmpfs, so it needs root (or CAP_SYS_ADMIN); it fails with
+//! a message saying so otherwise.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::service_process::{ServiceProcess, scrape};
+use common::{Backend, new_match};
+use prost::Message;
+use session_events::proto::LobbySessionStateFrame;
+use session_events::proto::engine::v1::{Team, TeamMember};
+use session_events::proto::telemetry::v1::lobby_session_event::Event;
+use session_events::proto::telemetry::v1::{GenericEvent, LobbySessionEvent};
+use session_events::synth;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+backend_tests!(
+    silent_connections_do_not_lock_out_clients,
+    idle_http2_connections_are_closed,
+    earlier_cases_bombs_slowloris_smuggling,
+);
+
+const MIB: u64 = 1024 * 1024;
+const QUEUE_MAX_BYTES: u64 = 8 * MIB;
+const CACHE_BYTES: u64 = 8 * MIB;
+const BODIES_IN_FLIGHT: u64 = 16 * MIB;
+const READS_IN_FLIGHT: u64 = 4;
+/// `session_events::store::embedded::READ_PAGE_BYTES`; one server batch on MongoDB.
+const READ_PAGE_BYTES_EMBEDDED: u64 = 4 * MIB;
+const READ_BATCH_BYTES_MONGO: u64 = 16 * MIB;
+/// Liveness, not speed: a busy machine may be slow, but a starved runtime takes seconds.
+const LIVEZ_BOUND: Duration = Duration::from_secs(1);
+
+/// The README's bound: 64 MiB (process, runtime, connections) + 2 × QUEUE_MAX_BYTES
+/// + 3 × MAX_BODY_BYTES_IN_FLIGHT + 2 × MAX_READS_IN_FLIGHT × a read page + EMBEDDED_CACHE_BYTES.
+fn memory_bound(backend: Backend) -> u64 {
+    let page = match backend {
+        Backend::Embedded => READ_PAGE_BYTES_EMBEDDED,
+        Backend::Mongo => READ_BATCH_BYTES_MONGO,
+    };
+    64 * MIB + 2 * QUEUE_MAX_BYTES + 3 * BODIES_IN_FLIGHT + 2 * READS_IN_FLIGHT * page + CACHE_BYTES
+}
+
+/// The configuration every case runs with (small bounds, so they are reached quickly), plus
+/// the case's own settings (later entries win).
+async fn start(backend: Backend, extra: &[(&str, &str)]) -> ServiceProcess {
+    let mut env: Vec<(&str, String)> = vec![
+        ("QUEUE_MAX_BYTES", QUEUE_MAX_BYTES.to_string()),
+        ("EMBEDDED_CACHE_BYTES", CACHE_BYTES.to_string()),
+        ("MAX_BODY_BYTES_IN_FLIGHT", BODIES_IN_FLIGHT.to_string()),
+        ("MAX_READS_IN_FLIGHT", READS_IN_FLIGHT.to_string()),
+        ("SERVER_TIMEOUT", "20s".into()),
+        ("MONGO_TIMEOUT", "15s".into()),
+        ("HEADER_READ_TIMEOUT", "2s".into()),
+        ("SEND_TIMEOUT", "3s".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    ServiceProcess::start_on(backend, &env).await
+}
+
+fn addr(service: &ServiceProcess) -> String {
+    service.base().trim_start_matches("http://").to_owned()
+}
+
+/// Time of one `/livez` on a fresh connection; asserts it answers 200 within the bound.
+async fn livez(service: &ServiceProcess) -> Duration {
+    let started = Instant::now();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let status = http
+        .get(format!("{}/livez", service.base()))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    let took = started.elapsed();
+    assert_eq!(status.ok(), Some(200), "/livez after {took:?}");
+    took
+}
+
+/// Prints the case's figures and asserts the liveness and memory bounds.
+fn report(case: &str, backend: Backend, service: &ServiceProcess, status: &str, livez: Duration) {
+    let peak = service.peak_rss_bytes();
+    let bound = memory_bound(backend);
+    println!(
+        "ABUSE case={case} backend={backend:?} status={status} rss_peak_mib={:.1} \
+         bound_mib={:.0} livez_ms={:.1}",
+        peak as f64 / MIB as f64,
+        bound as f64 / MIB as f64,
+        livez.as_secs_f64() * 1e3
+    );
+    assert!(
+        livez < LIVEZ_BOUND,
+        "{case}: /livez took {livez:?} (bound {LIVEZ_BOUND:?})"
+    );
+    assert!(
+        peak < bound,
+        "{case}: peak RSS {} MiB over the documented bound {} MiB",
+        peak / MIB,
+        bound / MIB
+    );
+}
+
+/// Writes `request` and reads until the server closes or `within` passes.
+async fn exchange(addr: &str, request: &[u8], within: Duration) -> String {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let _ = conn.write_all(request).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(within, conn.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn post(
+    service: &ServiceProcess,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/session-events", service.base()))
+        .header("x-node-id", "n1")
+        .timeout(Duration::from_secs(60))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("POST reached the service");
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").is_some();
+    let text = resp.text().await.unwrap_or_default();
+    let mut body: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("POST answer is not JSON ({e}): {text:?}"));
+    body["retry_after_header"] = retry_after.into();
+    (status, body, started.elapsed())
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A valid frame of match `m` with a GenericEvent whose payload is `payload_bytes` long.
+fn big_frame(m: &mut synth::MatchGenerator, index: u32, payload_bytes: usize) -> Vec<u8> {
+    let mut frame = m.frame(index);
+    frame.events.push(LobbySessionEvent {
+        event: Some(Event::GenericEvent(GenericEvent {
+            event_type: "abuse.big".into(),
+            data: BTreeMap::new(),
+            payload: "p".repeat(payload_bytes),
+        })),
+    });
+    synth::to_json(&frame)
+}
+
+// 1. Silent connections.
+
+async fn silent_connections_do_not_lock_out_clients(backend: Backend) {
+    let service = start(backend, &[("MAX_CONNECTIONS", "100")]).await;
+    let addr = addr(&service);
+    // 100 sockets that never send a byte, and some that stop inside the HTTP/2 preface (the
+    // auto builder is still choosing a protocol) or right after it.
+    let mut silent = Vec::new();
+    for i in 0..100 {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        match i % 4 {
+            0 => c.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap(),
+            1 => c.write_all(H2_PREFACE).await.unwrap(),
+            _ => {}
+        }
+        silent.push(c);
+    }
+    // By construction: wait past the first-request bound (2 s) twice over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut closed = 0;
+    for c in &mut silent {
+        let mut buf = [0u8; 256];
+        // Closed by the server: EOF (possibly after its SETTINGS / GOAWAY) or a reset.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(500), c.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    let took = livez(&service).await;
+    println!("silent connections closed by the server: {closed}/100");
+    assert_eq!(closed, 100, "every silent connection is closed");
+    report(
+        "silent_connections",
+        backend,
+        &service,
+        &format!("closed={closed}/100"),
+        took,
+    );
+}
+
+/// The HTTP/2 connection preface plus an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+async fn idle_http2_connections_are_closed(backend: Backend) {
+    let service = start(backend, &[]).await;
+    // A raw h2 client that sends the preface and nothing else, and is answered a GOAWAY and EOF.
+    let started = Instant::now();
+    let answer = exchange(&addr(&service), H2_PREFACE, Duration::from_secs(10)).await;
+    let held = started.elapsed();
+    println!("h2 connection after the preface held for {held:?}");
+    assert!(
+        held < Duration::from_secs(8),
+        "an idle h2 connection is closed after the idle timeout (2 s), held {held:?}"
+    );
+    // A GOAWAY frame (type 7) is in what the server sent.
+    assert!(
+        answer.as_bytes().windows(4).any(|w| w[3] == 7 && w[0] == 0),
+        "no GOAWAY before the close"
+    );
+    let took = livez(&service).await;
+    report(
+        "idle_h2",
+        backend,
+        &service,
+        &format!("closed_after_ms={}", held.as_millis()),
+        took,
+    );
+}
+
+// 8. Earlier cases.
+
+async fn earlier_cases_bombs_slowloris_smuggling(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let addr = addr(&service);
+    // A gzip bomb: 64 MiB of zeros in ~64 KB.
+    let bomb = gzip(&vec![0u8; 64 * MIB as usize]);
+    let (bomb_status, body, _) = post(
+        &service,
+        bomb,
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+    )
+    .await;
+    assert_eq!(bomb_status, 413, "{body}");
+    // Smuggling shapes: Content-Length with Transfer-Encoding, two different lengths.
+    let both = "POST /session-events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\
+                Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let te_cl = status_of(&exchange(&addr, both.as_bytes(), Duration::from_secs(5)).await);
+    let two = "POST /session-events HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\
+               Content-Length: 5\r\n\r\n{}{}{";
+    let cl_cl = status_of(&exchange(&addr, two.as_bytes(), Duration::from_secs(5)).await);
+    assert_eq!(cl_cl, 400);
+    assert!((400..500).contains(&te_cl), "{te_cl}");
+    // Slowloris: headers that never finish are cut off at HEADER_READ_TIMEOUT (2 s).
+    let started = Instant::now();
+    let slow = exchange(
+        &addr,
+        b"POST /session-events HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    let held = started.elapsed();
+    assert!(held < Duration::from_secs(8), "slowloris held {held:?}");
+    assert!(
+        slow.is_empty() || slow.starts_with("HTTP/1.1 408"),
+        "{slow}"
+    );
+    let took = livez(&service).await;
+    report(
+        "bombs_slowloris_smuggling",
+        backend,
+        &service,
+        &format!(
+            "bomb={bomb_status} te+cl={te_cl} cl+cl={cl_cl} slowloris_ms={}",
+            held.as_millis()
+        ),
+        took,
+    );
+}
