@@ -28,6 +28,7 @@ use tokio::net::TcpStream;
 backend_tests!(
     silent_connections_do_not_lock_out_clients,
     idle_http2_connections_are_closed,
+    made_up_methods_and_paths_add_no_metric_series,
     earlier_cases_bombs_slowloris_smuggling,
 );
 
@@ -244,6 +245,53 @@ async fn idle_http2_connections_are_closed(backend: Backend) {
         backend,
         &service,
         &format!("closed_after_ms={}", held.as_millis()),
+        took,
+    );
+}
+
+// 2. Metric label cardinality.
+
+async fn made_up_methods_and_paths_add_no_metric_series(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let addr = addr(&service);
+    let before = scrape(&service.base()).await.len();
+    for i in 0..300 {
+        let req = format!("MADEUP{i} /nope/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let answer = exchange(&addr, req.as_bytes(), Duration::from_secs(5)).await;
+        assert!(status_of(&answer) >= 400, "{answer}");
+    }
+    let text = scrape(&service.base()).await;
+    let methods: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("session_events_http_request"))
+        .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    let routes: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("session_events_http_request"))
+        .filter_map(|l| l.split("route=\"").nth(1)?.split('"').next())
+        .collect();
+    println!(
+        "/metrics {before} -> {} bytes; {} method labels {:?}…; routes {routes:?}",
+        text.len(),
+        methods.len(),
+        methods.iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(
+        methods.len() <= 10 && !methods.iter().any(|m| m.starts_with("MADEUP")),
+        "method labels come from a fixed set: {methods:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.starts_with("/nope")),
+        "route labels come from the matched route: {routes:?}"
+    );
+    assert!(methods.contains("other") && routes.contains("unmatched"));
+    let took = livez(&service).await;
+    report(
+        "made_up_methods",
+        backend,
+        &service,
+        &format!("metrics_bytes={}", text.len()),
         took,
     );
 }
