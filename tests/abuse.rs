@@ -29,6 +29,7 @@ backend_tests!(
     silent_connections_do_not_lock_out_clients,
     idle_http2_connections_are_closed,
     made_up_methods_and_paths_add_no_metric_series,
+    dollar_and_dot_keys_are_a_400,
     earlier_cases_bombs_slowloris_smuggling,
 );
 
@@ -292,6 +293,65 @@ async fn made_up_methods_and_paths_add_no_metric_series(backend: Backend) {
         backend,
         &service,
         &format!("metrics_bytes={}", text.len()),
+        took,
+    );
+}
+
+// 6. `$` and `.` in GenericEvent.data keys.
+
+async fn dollar_and_dot_keys_are_a_400(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let mut m = new_match(7);
+    let mut statuses = Vec::new();
+    for key in ["$where", "a.b", "$", "."] {
+        let mut frame: LobbySessionStateFrame = m.frame(0);
+        frame.events.push(LobbySessionEvent {
+            event: Some(Event::GenericEvent(GenericEvent {
+                event_type: "abuse.keys".into(),
+                data: BTreeMap::from([(key.to_owned(), "v".to_owned())]),
+                payload: String::new(),
+            })),
+        });
+        let (status, body, _) = post(&service, synth::to_json(&frame), &[]).await;
+        assert_eq!(status, 400, "{key}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("data key"),
+            "{body}"
+        );
+        let (status, body, _) = post(
+            &service,
+            frame.encode_to_vec(),
+            &[("content-type", "application/x-protobuf")],
+        )
+        .await;
+        assert_eq!(status, 400, "{key} (protobuf): {body}");
+        statuses.push(status);
+    }
+    // Nothing of it was stored; a key that merely holds `$` later on is fine.
+    let mut frame = m.frame(1);
+    frame.events.push(LobbySessionEvent {
+        event: Some(Event::GenericEvent(GenericEvent {
+            event_type: "abuse.keys".into(),
+            data: BTreeMap::from([("price$".to_owned(), "v".to_owned())]),
+            payload: String::new(),
+        })),
+    });
+    let (status, body, _) = post(&service, synth::to_json(&frame), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["match_id"].as_str().unwrap();
+    let events: serde_json::Value = reqwest::get(format!("{}/session-events/{id}", service.base()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["count"], 1, "{events}");
+    let took = livez(&service).await;
+    report(
+        "dollar_dot_keys",
+        backend,
+        &service,
+        &format!("{statuses:?}"),
         took,
     );
 }

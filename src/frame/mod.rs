@@ -43,6 +43,9 @@ pub enum FrameError {
     NonFinite(&'static str),
     #[error("{0} is outside the schema's range")]
     OutOfRange(&'static str),
+    /// A `GenericEvent.data` key no store can keep as given (see `range::data_key`).
+    #[error("generic_event.data key {0}")]
+    DataKey(&'static str),
 }
 
 impl FrameError {
@@ -54,7 +57,8 @@ impl FrameError {
             FrameError::Schema(_)
             | FrameError::MissingSession
             | FrameError::NonFinite(_)
-            | FrameError::OutOfRange(_) => "schema",
+            | FrameError::OutOfRange(_)
+            | FrameError::DataKey(_) => "schema",
             FrameError::SessionId(_) => "bad_id",
         }
     }
