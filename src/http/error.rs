@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::frame::{DocumentError, FrameError};
+use crate::frame::{DocumentError, FrameError, LimitError};
 use crate::ids::IdError;
 use crate::logging::error_chain;
 use crate::pipeline::{EnqueueError, WriteError};
@@ -48,6 +48,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadFrame(FrameError::Limit(l)) if *l != LimitError::TooDeep => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BadFrame(_)
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the middleware stack, and the state handlers share.
 
 pub mod auth;
+pub mod body;
 mod error;
 mod health;
 mod ingest;
