@@ -45,6 +45,9 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// Bodies being received or decoded at once, in bytes (beyond: 503). 64 bodies of the
+    /// default 1 MiB limit.
+    pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
     /// A response the client does not take for this long is cut off (stalled readers).
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
@@ -158,6 +161,11 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Most bytes of request bodies being received or decoded at once (part of the memory
+    /// bound); beyond it POSTs get 503 + Retry-After.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = defaults::MAX_BODY_BYTES_IN_FLIGHT, value_parser = positive)]
+    pub max_body_bytes_in_flight: usize,
+
     /// How long a response may wait for the client to take more of it before the connection
     /// is closed (a reader that stops reading holds memory and a read slot until then).
     #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -218,6 +226,7 @@ impl Default for Config {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
+            max_body_bytes_in_flight: defaults::MAX_BODY_BYTES_IN_FLIGHT,
             send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),

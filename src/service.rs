@@ -91,6 +91,7 @@ impl Service {
                 max_body_bytes: config.max_body_bytes,
                 ready_high_water: defaults::READY_HIGH_WATER,
                 auth: Auth::new(config.auth_tokens.clone()),
+                max_body_bytes_in_flight: config.max_body_bytes_in_flight,
             },
         );
         tracing::info!(

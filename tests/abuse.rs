@@ -31,7 +31,9 @@ backend_tests!(
     made_up_methods_and_paths_add_no_metric_series,
     amplifying_bodies_are_refused_without_starving_probes,
     a_document_over_mongodbs_limit_is_a_413,
+    bodies_in_flight_are_bounded,
     dollar_and_dot_keys_are_a_400,
+    gzip_is_strict_and_case_insensitive,
     earlier_cases_bombs_slowloris_smuggling,
 );
 
@@ -404,6 +406,64 @@ async fn a_document_over_mongodbs_limit_is_a_413(backend: Backend) {
     assert!(peak < memory_bound(backend) + 3 * 20 * MIB);
 }
 
+// 5. Bodies in flight.
+
+async fn bodies_in_flight_are_bounded(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let addr = addr(&service);
+    // 300 clients each announce ~1 MB, send all but the last few bytes, and stall.
+    let len = 1_000_000;
+    let head = format!(
+        "POST /session-events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         X-Node-Id: n1\r\nContent-Length: {len}\r\n\r\n"
+    );
+    let body = vec![b' '; len - 10];
+    let mut tasks = Vec::new();
+    for _ in 0..300 {
+        let (addr, head, body) = (addr.clone(), head.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = TcpStream::connect(&addr).await.unwrap();
+            let _ = c.write_all(head.as_bytes()).await;
+            let _ = c.write_all(&body).await;
+            let mut buf = vec![0u8; 4096];
+            // A refusal arrives at once; an accepted body waits for its last bytes.
+            let n = tokio::time::timeout(Duration::from_secs(8), c.read(&mut buf))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+            let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+            (answer, c)
+        }));
+    }
+    let mut refused = 0;
+    let mut retry_after = 0;
+    let mut conns = Vec::new();
+    for t in tasks {
+        let (answer, c) = t.await.unwrap();
+        if status_of(&answer) == 503 {
+            refused += 1;
+            retry_after += usize::from(answer.to_ascii_lowercase().contains("retry-after:"));
+        }
+        conns.push(c);
+    }
+    let took = livez(&service).await;
+    println!("refused {refused}/300 (Retry-After on {retry_after})");
+    assert!(
+        refused >= 250,
+        "bodies beyond MAX_BODY_BYTES_IN_FLIGHT (16 MiB) are 503: {refused}/300"
+    );
+    assert_eq!(retry_after, refused);
+    report(
+        "bodies_in_flight",
+        backend,
+        &service,
+        &format!("503={refused}/300"),
+        took,
+    );
+    drop(conns);
+}
+
 // 6. `$` and `.` in GenericEvent.data keys.
 
 async fn dollar_and_dot_keys_are_a_400(backend: Backend) {
@@ -463,7 +523,58 @@ async fn dollar_and_dot_keys_are_a_400(backend: Backend) {
     );
 }
 
-// 8. Earlier cases.
+// 8. The small ones.
+
+async fn gzip_is_strict_and_case_insensitive(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let mut m = new_match(8);
+    let frame = synth::to_json(&m.frame(0));
+    let mut two_members = gzip(&frame);
+    two_members.extend(gzip(b"{\"more\":1}"));
+    let (status, body, _) = post(
+        &service,
+        two_members,
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "data after the first gzip member: {body}");
+    let mut trailing = gzip(&frame);
+    trailing.extend_from_slice(b"garbage");
+    let (trailing_status, body, _) = post(
+        &service,
+        trailing,
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        trailing_status, 400,
+        "garbage after the gzip member: {body}"
+    );
+    let (upper, body, _) = post(
+        &service,
+        gzip(&frame),
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "GZIP"),
+        ],
+    )
+    .await;
+    assert_eq!(upper, 200, "Content-Encoding is case-insensitive: {body}");
+    let took = livez(&service).await;
+    report(
+        "gzip",
+        backend,
+        &service,
+        &format!("two_members={status} trailing={trailing_status} GZIP={upper}"),
+        took,
+    );
+}
 
 async fn earlier_cases_bombs_slowloris_smuggling(backend: Backend) {
     let service = start(backend, &[]).await;

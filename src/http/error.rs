@@ -35,6 +35,10 @@ pub enum ApiError {
     NotFound,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
+    /// A shared bound of the service is reached (bodies or reads in flight); the string says
+    /// which. Routine under load, like a full queue.
+    #[error("{0}; retry after a moment")]
+    Busy(&'static str),
     #[error("the service is shutting down; retry on another instance")]
     ShuttingDown,
     #[error("the store is unavailable")]
@@ -59,9 +63,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::QueueFull
+            | ApiError::Busy(_)
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -78,6 +83,7 @@ impl ApiError {
             ApiError::BodyTimeout => "body_timeout",
             ApiError::NotFound => "not_found",
             ApiError::QueueFull => "queue_full",
+            ApiError::Busy(_) => "busy",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::DeadlineExceeded => "deadline",
@@ -127,7 +133,12 @@ impl IntoResponse for ApiError {
         let status = self.status();
         // Overload and shutdown refusals are expected and counted in metrics: a warn line per
         // refused frame would flood the log exactly when the service is busiest.
-        let routine = matches!(self, ApiError::QueueFull | ApiError::ShuttingDown);
+        let routine = matches!(
+            self,
+            ApiError::QueueFull
+                | ApiError::Busy(_)
+                | ApiError::ShuttingDown
+        );
         if status.is_server_error() && !routine {
             tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
         } else {

@@ -11,7 +11,7 @@ use metrics::counter;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::body;
+use super::body::{self, Coding};
 use super::{ApiError, AppState};
 use crate::config::AckMode;
 use crate::frame::{self, Encoding, EventDocument};
@@ -33,19 +33,23 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let started = Instant::now();
     let deadline = started + app.settings.request_timeout;
     let encoding = encoding(headers)?;
+    let coding = Coding::from_headers(headers)?;
     let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
     let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
-    let body = read_body(body, app.settings.max_body_bytes, deadline).await?;
+    let limit = app.settings.max_body_bytes;
+    let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
 
-    // Decode and build in one step, off the runtime when the body is big (see
-    // `body::off_runtime`). The body and the decoded frame are freed before waiting for the
-    // write: a waiting request then holds only its queued document, which the queue's byte
-    // bound counts. Held across the wait, they added ~3 × a body per waiting request to RSS.
-    let inline = body.len() <= body::INLINE_DECODE_BYTES;
+    // Decompress, decode and build in one step, off the runtime when the body is big. The
+    // body, the decoded frame and the budget permit are freed before waiting for the write: a
+    // waiting request then holds only its queued document, which the queue's byte bound
+    // counts. Held across the wait, they added ~3 × a body per waiting request to RSS.
+    let inline = coding == Coding::Identity && received.bytes.len() <= body::INLINE_DECODE_BYTES;
     let (doc, unknown_fields) = body::off_runtime(inline, move || {
-        let decoded = frame::decode(&body, encoding)?;
+        let (bytes, permit) = body::decompress(received, coding, limit)?;
+        let decoded = frame::decode(&bytes, encoding)?;
         let doc = EventDocument::build(&decoded, &node, user.as_ref(), SystemTime::now())?;
         frame::limits::check_document(&doc)?;
+        drop((decoded.frame, bytes, permit));
         Ok::<_, ApiError>((doc, decoded.unknown_fields))
     })
     .await??;
@@ -118,28 +122,4 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&
                 .map_err(|_| ApiError::BadRequest(format!("header {name} is not visible ASCII")))
         })
         .transpose()
-}
-
-/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline.
-async fn read_body(body: Body, limit: usize, deadline: Instant) -> Result<bytes::Bytes, ApiError> {
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout_at(deadline.into(), read).await {
-        Err(_) => Err(ApiError::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadBody(crate::logging::error_chain(&e))),
-    }
-}
-
-/// The limit can trip inside the decompressor (raw bytes) or in `to_bytes` (decompressed):
-/// look through the whole cause chain.
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }

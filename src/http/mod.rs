@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+
 use axum::Router;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
-use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -26,6 +26,7 @@ pub use error::ApiError;
 use crate::config::AckMode;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use body::BodyBudget;
 
 /// What handlers need, shared by every request.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
     pub auth: Auth,
+    /// Bytes of request bodies being received or decoded at once (see [`body::BodyBudget`]).
+    pub max_body_bytes_in_flight: usize,
 }
 
 pub struct Inner {
@@ -47,6 +50,8 @@ pub struct Inner {
     pub pipeline: Arc<Pipeline>,
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
+    /// Shared by every ingest route: take a permit before holding a body.
+    pub body_budget: BodyBudget,
     shutting_down: AtomicBool,
 }
 
@@ -61,10 +66,12 @@ impl AppState {
             store,
             pipeline,
             metrics,
+            body_budget: BodyBudget::new(settings.max_body_bytes_in_flight),
             settings,
             shutting_down: AtomicBool::new(false),
         }))
     }
+
 
     /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
     pub fn begin_shutdown(&self) {
@@ -107,8 +114,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes
-            // JSON, then the raw body is limited, then decompressed (and limited again by the
-            // handler, so a compression bomb is a 413 too).
+            // JSON, then the raw body is limited. Handlers decompress (`body::decompress`,
+            // limited again, so a compression bomb is a 413 too).
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
@@ -117,8 +124,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(move |req, next| {
                     middleware::json_errors(max_body, req, next)
                 }))
-                .layer(RequestBodyLimitLayer::new(max_body))
-                .layer(RequestDecompressionLayer::new().gzip(true).zstd(true)),
+                .layer(RequestBodyLimitLayer::new(max_body)),
         )
         .with_state(state)
 }
