@@ -48,6 +48,8 @@ pub mod defaults {
     /// Bodies being received or decoded at once, in bytes (beyond: 503). 64 bodies of the
     /// default 1 MiB limit.
     pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+    /// Reads streaming at once (beyond: 503); each holds at most a page of events.
+    pub const MAX_READS_IN_FLIGHT: usize = 32;
     /// A response the client does not take for this long is cut off (stalled readers).
     pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
@@ -166,6 +168,10 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = defaults::MAX_BODY_BYTES_IN_FLIGHT, value_parser = positive)]
     pub max_body_bytes_in_flight: usize,
 
+    /// Most reads streaming at once (part of the memory bound); beyond it 503 + Retry-After.
+    #[arg(long, env = "MAX_READS_IN_FLIGHT", default_value_t = defaults::MAX_READS_IN_FLIGHT, value_parser = positive)]
+    pub max_reads_in_flight: usize,
+
     /// How long a response may wait for the client to take more of it before the connection
     /// is closed (a reader that stops reading holds memory and a read slot until then).
     #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -227,6 +233,7 @@ impl Default for Config {
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
             max_body_bytes_in_flight: defaults::MAX_BODY_BYTES_IN_FLIGHT,
+            max_reads_in_flight: defaults::MAX_READS_IN_FLIGHT,
             send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),

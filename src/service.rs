@@ -92,6 +92,7 @@ impl Service {
                 ready_high_water: defaults::READY_HIGH_WATER,
                 auth: Auth::new(config.auth_tokens.clone()),
                 max_body_bytes_in_flight: config.max_body_bytes_in_flight,
+                max_reads_in_flight: config.max_reads_in_flight,
             },
         );
         tracing::info!(

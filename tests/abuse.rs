@@ -31,6 +31,7 @@ backend_tests!(
     made_up_methods_and_paths_add_no_metric_series,
     amplifying_bodies_are_refused_without_starving_probes,
     a_document_over_mongodbs_limit_is_a_413,
+    stalled_readers_are_bounded_and_cut_off,
     bodies_in_flight_are_bounded,
     dollar_and_dot_keys_are_a_400,
     gzip_is_strict_and_case_insensitive,
@@ -404,6 +405,82 @@ async fn a_document_over_mongodbs_limit_is_a_413(backend: Backend) {
         took.as_secs_f64() * 1e3
     );
     assert!(peak < memory_bound(backend) + 3 * 20 * MIB);
+}
+
+// 4. Readers that stop reading.
+
+async fn stalled_readers_are_bounded_and_cut_off(backend: Backend) {
+    let service = start(backend, &[]).await;
+    let mut m = new_match(6);
+    let mut match_id = String::new();
+    // FerretDB (SQLite) builds a whole first batch before answering: 64 MB of it takes longer
+    // than MONGO_TIMEOUT on a busy machine, and the case is about the service, not the store.
+    let frames = if backend == Backend::Mongo { 16 } else { 64 };
+    for i in 0..frames {
+        let (status, body, _) = post(&service, big_frame(&mut m, i, 950_000), &[]).await;
+        assert_eq!(status, 200, "{body}");
+        match_id = body["match_id"].as_str().unwrap().to_owned();
+    }
+    let after_writes = service.rss_bytes();
+    let addr = addr(&service);
+    // Six readers that read the response head and then stop reading.
+    let request = format!("GET /session-events/{match_id} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut readers = Vec::new();
+    let mut refused = 0;
+    for _ in 0..6 {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(request.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).await.unwrap();
+        let head = String::from_utf8_lossy(&head).into_owned();
+        if head.ends_with("503") {
+            refused += 1;
+        } else {
+            assert!(head.ends_with("200"), "{head}");
+        }
+        readers.push(c);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stalled_rss = service.rss_bytes();
+    // Past the send timeout (3 s) the stalled responses are cut off and their reads end.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let http = reqwest::Client::new();
+    let fresh = http
+        .get(format!(
+            "{}/session-events/{match_id}?limit=1",
+            service.base()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    drop(readers);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = service.rss_bytes();
+    println!(
+        "rss after writes {} MiB, with stalled readers {} MiB, after {} MiB; refused {refused}/6, fresh read {fresh}",
+        after_writes / MIB,
+        stalled_rss / MIB,
+        after / MIB
+    );
+    assert_eq!(refused, 2, "reads beyond MAX_READS_IN_FLIGHT (4) are 503");
+    assert_eq!(
+        fresh, 200,
+        "stalled reads were cut off and their permits returned"
+    );
+    assert!(
+        after < memory_bound(backend),
+        "memory is returned after the readers go"
+    );
+    let took = livez(&service).await;
+    report(
+        "stalled_readers",
+        backend,
+        &service,
+        &format!("refused={refused}/6 fresh={fresh}"),
+        took,
+    );
 }
 
 // 5. Bodies in flight.

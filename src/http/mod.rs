@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -43,6 +44,8 @@ pub struct HttpSettings {
     pub auth: Auth,
     /// Bytes of request bodies being received or decoded at once (see [`body::BodyBudget`]).
     pub max_body_bytes_in_flight: usize,
+    /// Reads (GETs of events, exports, tails) served at once; more are 503 + `Retry-After`.
+    pub max_reads_in_flight: usize,
 }
 
 pub struct Inner {
@@ -52,8 +55,13 @@ pub struct Inner {
     pub settings: HttpSettings,
     /// Shared by every ingest route: take a permit before holding a body.
     pub body_budget: BodyBudget,
+    reads: Arc<Semaphore>,
     shutting_down: AtomicBool,
 }
+
+/// One read in flight; hold it for as long as the response streams.
+#[derive(Debug)]
+pub struct ReadPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl AppState {
     pub fn new(
@@ -67,11 +75,23 @@ impl AppState {
             pipeline,
             metrics,
             body_budget: BodyBudget::new(settings.max_body_bytes_in_flight),
+            reads: Arc::new(Semaphore::new(settings.max_reads_in_flight)),
             settings,
             shutting_down: AtomicBool::new(false),
         }))
     }
 
+    /// A slot among the `MAX_READS_IN_FLIGHT` reads, or 503 + `Retry-After`. Every read path
+    /// (events, exports, live tails) takes one, so readers together hold at most that many
+    /// pages in memory, however slowly their clients read.
+    pub fn try_read(&self) -> Result<ReadPermit, ApiError> {
+        self.0
+            .reads
+            .clone()
+            .try_acquire_owned()
+            .map(ReadPermit)
+            .map_err(|_| ApiError::Busy("too many reads are in progress"))
+    }
 
     /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
     pub fn begin_shutdown(&self) {
