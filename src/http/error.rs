@@ -39,6 +39,9 @@ pub enum ApiError {
     /// which. Routine under load, like a full queue.
     #[error("{0}; retry after a moment")]
     Busy(&'static str),
+    /// The store's writes are failing (e.g. a full disk): refused at once, not at the deadline.
+    #[error("the store cannot write right now ({0}); retry after a moment")]
+    WritesFailing(String),
     #[error("the service is shutting down; retry on another instance")]
     ShuttingDown,
     #[error("the store is unavailable")]
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::QueueFull
             | ApiError::Busy(_)
+            | ApiError::WritesFailing(_)
             | ApiError::ShuttingDown
             | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::QueueFull => "queue_full",
             ApiError::Busy(_) => "busy",
+            ApiError::WritesFailing(_) => "store_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::DeadlineExceeded => "deadline",
@@ -137,6 +142,7 @@ impl IntoResponse for ApiError {
             self,
             ApiError::QueueFull
                 | ApiError::Busy(_)
+                | ApiError::WritesFailing(_)
                 | ApiError::ShuttingDown
         );
         if status.is_server_error() && !routine {

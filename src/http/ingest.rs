@@ -36,6 +36,11 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let coding = Coding::from_headers(headers)?;
     let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
     let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
+    // While the store's writes are failing (a full disk), refuse at once rather than at the
+    // deadline; the store lets a probe through now and then to see whether it recovered.
+    app.store
+        .accepting_writes()
+        .map_err(|e| ApiError::WritesFailing(crate::logging::error_chain(&e)))?;
     let limit = app.settings.max_body_bytes;
     let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
 
