@@ -326,6 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_auth_token_is_never_echoed() {
+        for bad in [
+            "write:SECRETshort",
+            "admin:0123456789abcdefSECRET",
+            "0123456789abcdefSECRET",
+            "read:has spaces SECRET inside",
+        ] {
+            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
+            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_clear_errors() {
         for args in [
             &["--mongo-timeout", "soon"][..],

@@ -704,6 +704,37 @@ async fn earlier_cases_bombs_slowloris_smuggling(backend: Backend) {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_never_hold_an_access_token() {
+    let service = start(Backend::Embedded, &[("RUST_LOG", "debug")]).await;
+    let secret = "SeCrEtToKeN0123456789";
+    let id = format!("{}.n1", uuid::Uuid::new_v4());
+    for path in [
+        format!("/session-events/{id}?access_token={secret}"),
+        format!("/session-events/{id}?limit=1&access_token={secret}"),
+        format!("/nope?access_token={secret}"),
+    ] {
+        let _ = reqwest::get(format!("{}{path}", service.base()))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = service.log();
+    assert!(
+        log.contains("limit=1"),
+        "the request is logged at debug: {log}"
+    );
+    assert!(!log.contains(secret), "the access token is in the log");
+    let took = livez(&service).await;
+    report(
+        "access_token_log",
+        Backend::Embedded,
+        &service,
+        "redacted",
+        took,
+    );
+}
+
 // 7. A full disk (embedded store): a tmpfs of a few MiB holds the data directory.
 
 /// A tmpfs mounted on a fresh directory for the test's lifetime.

@@ -143,8 +143,37 @@ impl<B> tower_http::trace::MakeSpan<B> for MakeSpan {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        tracing::debug_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+        let uri = req.uri();
+        let query = uri.query().map(redact_query);
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            path = uri.path(),
+            query,
+            request_id
+        )
     }
+}
+
+/// The query string with the value of any parameter that may carry a credential replaced by
+/// `***` (`?access_token=` is how some clients send a bearer token).
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+            None if is_secret_param(pair) => "***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["token", "auth", "key", "secret", "password"]
+        .iter()
+        .any(|s| name.contains(s))
 }
 
 #[cfg(test)]
@@ -159,5 +188,14 @@ mod tests {
             "other"
         );
         assert_eq!(route_label(None), "unmatched");
+    }
+
+    #[test]
+    fn credentials_in_queries_are_redacted() {
+        assert_eq!(
+            redact_query("limit=1&access_token=s3cr3t&after=x"),
+            "limit=1&access_token=***&after=x"
+        );
+        assert_eq!(redact_query("ACCESS_TOKEN"), "***");
     }
 }
