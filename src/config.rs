@@ -104,8 +104,8 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
-    /// Page cache of the embedded store, in bytes (part of the memory bound: peak RSS stays
-    /// under 2 × QUEUE_MAX_BYTES + EMBEDDED_CACHE_BYTES + ~64 MB).
+    /// Page cache of the embedded store, in bytes (a term of the memory bound, with the queue,
+    /// bodies and reads in flight: README, "The memory bound").
     #[arg(long, env = "EMBEDDED_CACHE_BYTES", default_value_t = defaults::EMBEDDED_CACHE_BYTES, value_parser = positive)]
     pub embedded_cache_bytes: usize,
 
