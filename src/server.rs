@@ -21,6 +21,10 @@
 //!   the connection is dropped, freeing the response.
 //!
 //! HTTP/2 also sends keep-alive pings, so a peer that vanished is noticed even mid-request.
+//!
+//! The connection's slot under `MAX_CONNECTIONS` is in every request's extensions (see
+//! [`ConnectionSlot`]), and connections are served with upgrades: an upgraded connection is not
+//! hyper's (nor the watchdog's) any more, the service closes its streams itself.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -38,8 +42,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tower::ServiceExt;
+
+/// A connection's slot under `MAX_CONNECTIONS`, put in every request's extensions. A WebSocket
+/// handler keeps a clone for the life of its stream: the HTTP connection future ends when the
+/// socket is upgraded, and the slot must outlive it, or streams would escape the cap.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 pub struct ServeOptions {
     /// Time to the first request, to send a request's headers, and that an idle connection
@@ -118,14 +128,15 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let service = tracked(router.clone(), activity.clone());
+        let slot = ConnectionSlot(Arc::new(permit));
+        let service = tracked(router.clone(), activity.clone(), slot);
+        // With upgrades: the WebSocket routes take the connection over.
         let conn = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let (limits, stop_rx, done) = (limits.clone(), stop_rx.clone(), done.clone());
         tokio::spawn(async move {
             drive(conn, &activity, &limits, stop_rx).await;
-            drop(permit);
             drop(done);
         });
     }
@@ -195,11 +206,12 @@ trait GracefulShutdown {
     fn shut_down(self: Pin<&mut Self>);
 }
 
-impl<I, S, E, B> GracefulShutdown for hyper_util::server::conn::auto::Connection<'_, I, S, E>
+impl<I, S, E, B> GracefulShutdown
+    for hyper_util::server::conn::auto::UpgradeableConnection<'_, I, S, E>
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     B: hyper::body::Body + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     E: hyper_util::server::conn::auto::HttpServerConnExec<S::Future, B>,
@@ -267,13 +279,15 @@ impl Activity {
 fn tracked(
     router: Router,
     activity: Arc<Activity>,
+    slot: ConnectionSlot,
 ) -> impl tower::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
     Error = Infallible,
     Future = impl Future<Output = Result<axum::response::Response, Infallible>> + Send,
 > + Clone {
-    tower::service_fn(move |req: hyper::Request<Incoming>| {
+    tower::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(slot.clone());
         let guard = Open::new(activity.clone());
         let router = router.clone();
         async move {

@@ -86,8 +86,11 @@ impl BodyBudget {
 }
 
 impl BodyPermit {
-    /// Grows the reservation to `bytes` (no-op if it is that big already).
+    /// Grows the reservation to `bytes` (no-op if it is that big already). A body bigger than
+    /// the whole budget (a batch, when `MAX_BATCH_BYTES` is set above it) reserves all of it,
+    /// so it is received alone rather than refused forever.
     pub fn try_grow_to(&mut self, bytes: usize) -> Result<(), ApiError> {
+        let bytes = bytes.min(self.budget.bytes);
         if bytes <= self.bytes {
             return Ok(());
         }

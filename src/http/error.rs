@@ -27,12 +27,18 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("the batch holds more than the limit of {0} frames")]
+    TooManyFrames(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body did not arrive within the request deadline")]
     BodyTimeout,
     #[error("no such route")]
     NotFound,
+    #[error("no frames are stored for this match")]
+    UnknownMatch,
+    #[error("too many live tails are open on this instance; retry later or on another instance")]
+    TooManySubscribers,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
     /// A shared bound of the service is reached (bodies or reads in flight); the string says
@@ -62,11 +68,12 @@ impl ApiError {
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::QueueFull
+            ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
+            ApiError::TooManySubscribers
+            | ApiError::QueueFull
             | ApiError::Busy(_)
             | ApiError::WritesFailing(_)
             | ApiError::ShuttingDown
@@ -82,10 +89,11 @@ impl ApiError {
             ApiError::BadFrame(e) => e.reason(),
             ApiError::BadId(_) => "bad_id",
             ApiError::BadRequest(_) | ApiError::BadBody(_) => "bad_request",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTimeout => "body_timeout",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownMatch => "not_found",
+            ApiError::TooManySubscribers => "other",
             ApiError::QueueFull => "queue_full",
             ApiError::Busy(_) => "busy",
             ApiError::WritesFailing(_) => "store_unavailable",
@@ -144,6 +152,7 @@ impl IntoResponse for ApiError {
                 | ApiError::Busy(_)
                 | ApiError::WritesFailing(_)
                 | ApiError::ShuttingDown
+                | ApiError::TooManySubscribers
         );
         if status.is_server_error() && !routine {
             tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");

@@ -48,6 +48,23 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Static labels for the known routes (several UI paths share one).
+fn known_route(path: &str) -> Option<&'static str> {
+    Some(match path {
+        "/session-events" => "/session-events",
+        "/lobby-session-events" => "/lobby-session-events",
+        "/ws" => "/ws",
+        "/v3/stream" => "/v3/stream",
+        "/session-events/{match_id}" => "/session-events/{match_id}",
+        "/health" => "/health",
+        "/livez" => "/livez",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/" | "/ui" | "/ui/" | "/ui/{*path}" => "ui",
+        _ => return None,
+    })
+}
+
 /// The matched route's template (a `&'static str` of the router, so no allocation and only
 /// as many values as there are routes); `unmatched` when no route matched (404).
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
@@ -55,7 +72,10 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
     let Some(path) = matched.map(MatchedPath::as_str) else {
         return "unmatched";
     };
-    // Route templates are few and fixed at start-up: intern each once.
+    if let Some(known) = known_route(path) {
+        return known;
+    }
+    // Other route templates are few and fixed at start-up too: intern each once.
     let mut routes = ROUTES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -70,7 +90,11 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
 /// Gives every error response the JSON body `{"success":false,"error":…}`, keeping its
 /// headers (e.g. `Allow` on a 405).
 pub async fn json_errors(max_body: usize, req: Request, next: Next) -> Response {
-    let is_ingest = req.method() == Method::POST && req.uri().path() == "/session-events";
+    let is_ingest = req.method() == Method::POST
+        && matches!(
+            req.uri().path(),
+            "/session-events" | "/lobby-session-events"
+        );
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response
