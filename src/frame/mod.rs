@@ -5,6 +5,7 @@
 
 mod document;
 mod finite;
+pub mod limits;
 mod range;
 
 use prost::Message;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 pub use document::{
     DocumentError, EventDocument, EventId, RenderError, StoredEvent, render_event_json,
 };
+pub use limits::LimitError;
 
 use crate::ids::{IdError, SessionId};
 use crate::proto::LobbySessionStateFrame;
@@ -43,6 +45,12 @@ pub enum FrameError {
     NonFinite(&'static str),
     #[error("{0} is outside the schema's range")]
     OutOfRange(&'static str),
+    /// A `GenericEvent.data` key no store can keep as given (see `range::data_key`).
+    #[error("generic_event.data key {0}")]
+    DataKey(&'static str),
+    /// Past one of the decode bounds of [`limits`].
+    #[error("{0}")]
+    Limit(#[from] LimitError),
 }
 
 impl FrameError {
@@ -54,8 +62,11 @@ impl FrameError {
             FrameError::Schema(_)
             | FrameError::MissingSession
             | FrameError::NonFinite(_)
-            | FrameError::OutOfRange(_) => "schema",
+            | FrameError::OutOfRange(_)
+            | FrameError::DataKey(_) => "schema",
             FrameError::SessionId(_) => "bad_id",
+            FrameError::Limit(LimitError::TooDeep) => "schema",
+            FrameError::Limit(_) => "too_large",
         }
     }
 }
@@ -69,8 +80,9 @@ pub struct DecodedFrame {
     pub unknown_fields: u32,
 }
 
-/// Decodes and validates one frame.
+/// Decodes and validates one frame, within the bounds of [`limits`].
 pub fn decode(body: &[u8], encoding: Encoding) -> Result<DecodedFrame, FrameError> {
+    limits::check(body, encoding)?;
     let (mut frame, unknown_fields) = match encoding {
         Encoding::Json => decode_json(body)?,
         Encoding::Protobuf => (
