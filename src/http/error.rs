@@ -27,12 +27,18 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("the batch holds more than the limit of {0} frames")]
+    TooManyFrames(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body did not arrive within the request deadline")]
     BodyTimeout,
     #[error("no such route")]
     NotFound,
+    #[error("no frames are stored for this match")]
+    UnknownMatch,
+    #[error("too many live tails are open on this instance; retry later or on another instance")]
+    TooManySubscribers,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
     #[error("the service is shutting down; retry on another instance")]
@@ -52,13 +58,14 @@ impl ApiError {
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
+            ApiError::TooManySubscribers
+            | ApiError::QueueFull
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -70,10 +77,11 @@ impl ApiError {
             ApiError::BadFrame(e) => e.reason(),
             ApiError::BadId(_) => "bad_id",
             ApiError::BadRequest(_) | ApiError::BadBody(_) => "bad_request",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTimeout => "body_timeout",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownMatch => "not_found",
+            ApiError::TooManySubscribers => "other",
             ApiError::QueueFull => "queue_full",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
@@ -124,7 +132,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         // Overload and shutdown refusals are expected and counted in metrics: a warn line per
         // refused frame would flood the log exactly when the service is busiest.
-        let routine = matches!(self, ApiError::QueueFull | ApiError::ShuttingDown);
+        let routine = matches!(
+            self,
+            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::TooManySubscribers
+        );
         if status.is_server_error() && !routine {
             tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
         } else {

@@ -1,11 +1,17 @@
 //! The HTTP surface: routes, the middleware stack, and the state handlers share.
 
 pub mod auth;
+mod batch_ingest;
+mod envelope;
 mod error;
 mod health;
 mod ingest;
+mod matches;
 mod middleware;
 mod read;
+mod submit;
+mod ws_ingest;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +20,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -23,6 +31,7 @@ pub use auth::{Auth, Scope, ScopedToken};
 pub use error::ApiError;
 
 use crate::config::AckMode;
+use crate::live::LiveHub;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
 
@@ -39,39 +48,86 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
     pub auth: Auth,
+    /// Interval of keep-alive comments on idle live tails.
+    pub live_keep_alive: Duration,
+    /// How far back a tail remembers replayed frames at its seam (see `http::live`).
+    pub live_seam_window: Duration,
+    pub ws: WsSettings,
+    pub batch: BatchSettings,
+}
+
+/// WebSocket stream ingest (`/ws`, `/v3/stream`).
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    pub max_in_flight: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Batch POST bodies (NDJSON, length-delimited protobuf).
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    pub max_frames: usize,
+    pub max_bytes: usize,
 }
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
     pub pipeline: Arc<Pipeline>,
+    /// Durable frames for live tails (fed by the pipeline's writers).
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
     shutting_down: AtomicBool,
+    /// Cancelled when the listener closes: every WebSocket stream stops reading and closes.
+    closing_streams: CancellationToken,
+    /// The open WebSocket streams, which shutdown waits for.
+    streams: TaskTracker,
 }
 
 impl AppState {
     pub fn new(
         store: Arc<dyn Store>,
         pipeline: Arc<Pipeline>,
+        live: Arc<LiveHub>,
         metrics: PrometheusHandle,
         settings: HttpSettings,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             pipeline,
+            live,
             metrics,
             settings,
             shutting_down: AtomicBool::new(false),
+            closing_streams: CancellationToken::new(),
+            streams: TaskTracker::new(),
         }))
     }
 
-    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes.
+    /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes;
+    /// live tails end (clients reconnect elsewhere and resume with `Last-Event-ID`).
     pub fn begin_shutdown(&self) {
         self.0.shutting_down.store(true, Ordering::Release);
+        self.0.live.close();
     }
 
     pub fn is_shutting_down(&self) -> bool {
         self.0.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Tells every WebSocket stream to stop reading, answer what it read, and close (1001).
+    pub fn close_streams(&self) {
+        self.0.closing_streams.cancel();
+    }
+
+    pub(crate) fn closing_streams(&self) -> &CancellationToken {
+        &self.0.closing_streams
+    }
+
+    /// The open WebSocket streams: `close()` then `wait()` for them to end.
+    pub fn streams(&self) -> &TaskTracker {
+        &self.0.streams
     }
 }
 
@@ -85,6 +141,9 @@ impl std::ops::Deref for AppState {
 /// The service's routes with their middleware, ready to serve or to mount in another app.
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.max_body_bytes;
+    // The raw-body bound is the larger of the two; the handler applies the right one (again
+    // after decompression) once it knows whether the body is one frame or a batch.
+    let max_raw_body = max_body.max(state.settings.batch.max_bytes);
     let auth = Arc::new(state.settings.auth.clone());
     let guard = |scope| axum::middleware::from_fn_with_state((auth.clone(), scope), auth::require);
     Router::new()
@@ -92,9 +151,32 @@ pub fn router(state: AppState) -> Router {
             "/session-events",
             post(ingest::store_frame).route_layer(guard(Scope::Write)),
         )
+        // The C++ telemetry agent's path (nevr-runtime `extras/telemetryagent`): the same
+        // endpoint under its own route label.
+        .route(
+            "/lobby-session-events",
+            post(ingest::store_frame).route_layer(guard(Scope::Write)),
+        )
+        // WebSocket stream ingest (`nevr-agent stream`); `/v3/stream` is the successor's path.
+        .route(
+            "/ws",
+            get(ws_ingest::upgrade).route_layer(guard(Scope::Write)),
+        )
+        .route(
+            "/v3/stream",
+            get(ws_ingest::upgrade).route_layer(guard(Scope::Write)),
+        )
         .route(
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/matches",
+            get(matches::list).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/matches/{match_id}",
+            get(matches::one).route_layer(guard(Scope::Read)),
         )
         .route("/health", get(health::health))
         .route("/livez", get(health::livez))
@@ -103,6 +185,11 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(health::metrics).route_layer(guard(Scope::Metrics)),
         )
+        // The match explorer: a public shell; its data comes from the guarded routes above.
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::path))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes
@@ -116,7 +203,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(move |req, next| {
                     middleware::json_errors(max_body, req, next)
                 }))
-                .layer(RequestBodyLimitLayer::new(max_body))
+                .layer(RequestBodyLimitLayer::new(max_raw_body))
                 .layer(RequestDecompressionLayer::new().gzip(true).zstd(true)),
         )
         .with_state(state)

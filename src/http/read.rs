@@ -85,7 +85,7 @@ fn parse_limit(s: &str) -> Result<u64, ApiError> {
     }
 }
 
-fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
         .map_err(|_| {

@@ -95,6 +95,8 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
                 uri: uri.clone(),
                 database: database.clone(),
                 collection: args.collection.clone(),
+                matches_collection: session_events::config::defaults::MATCHES_COLLECTION_NAME
+                    .into(),
                 timeout: Duration::from_secs(30),
                 write_concern: None,
                 journal: None,

@@ -35,6 +35,7 @@
 //! compaction threads, and it is already a dependency.
 
 mod key;
+mod matches;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -46,8 +47,10 @@ use bson::RawDocumentBuf;
 use futures::StreamExt;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::{EventStream, ReadQuery, Store, StoreError, WriteOutcome};
+use super::matches::batch_deltas;
+use super::{EventStream, MatchQuery, MatchSummary, ReadQuery, Store, StoreError, WriteOutcome};
 use crate::frame::{EventDocument, RenderError, StoredEvent};
+use crate::ids::MatchId;
 
 /// Event key (see [`key`]) → the document's BSON bytes.
 const EVENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("events");
@@ -145,6 +148,7 @@ fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::Erro
     let txn = db.begin_write()?;
     txn.open_table(EVENTS)?;
     txn.open_table(IDS)?;
+    matches::create_tables(&txn)?;
     txn.commit()?;
     Ok(db)
 }
@@ -192,6 +196,9 @@ fn write_batch(db: &Database, docs: &[EventDocument]) -> Result<Vec<WriteOutcome
             }
         }
     }
+    // In the same transaction: the summaries commit with the events they count, or not at all.
+    let deltas = batch_deltas(docs, |_, o| *o == WriteOutcome::Stored, &outcomes);
+    matches::apply(&txn, &deltas)?;
     txn.commit()?;
     Ok(outcomes)
 }
@@ -337,6 +344,29 @@ impl Store for EmbeddedStore {
         };
         reader.fetch().await?;
         Ok(futures::stream::unfold(reader, Reader::next).boxed())
+    }
+
+    async fn list_matches(&self, q: MatchQuery) -> Result<Vec<MatchSummary>, StoreError> {
+        let inner = self.inner.clone();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let db = inner.db()?;
+                matches::list(&db, &q).map_err(|e| inner.failed(&db, e))
+            })
+            .await,
+        )
+    }
+
+    async fn get_match(&self, match_id: &MatchId) -> Result<Option<MatchSummary>, StoreError> {
+        let inner = self.inner.clone();
+        let match_id = match_id.clone();
+        joined(
+            tokio::task::spawn_blocking(move || {
+                let db = inner.db()?;
+                matches::get(&db, &match_id).map_err(|e| inner.failed(&db, e))
+            })
+            .await,
+        )
     }
 
     async fn close(&self) {
