@@ -26,18 +26,20 @@ fn role(field: &'static str, v: i32) -> Result<(), FrameError> {
 /// form: an escape would have to be reversed by every read path and export, and a key that
 /// merely looked escaped would come back changed. A `$` later in a key is fine.
 pub(super) fn data_key(k: &str) -> Result<(), FrameError> {
-    if k.contains('\0') {
-        Err(FrameError::DataKey("holds a NUL byte"))
-    } else if k.starts_with('$') {
-        Err(FrameError::DataKey(
-            "starts with `$`, which MongoDB refuses in a field name",
-        ))
-    } else if k.contains('.') {
-        Err(FrameError::DataKey(
-            "holds a `.`, which MongoDB refuses in a field name",
-        ))
+    data_key_problem(k.as_bytes()).map_or(Ok(()), |why| Err(FrameError::DataKey(why)))
+}
+
+/// What [`data_key`] refuses in a key, if anything; on bytes, for the transcoder too, so both
+/// decoders refuse the same keys with the same words.
+pub(super) fn data_key_problem(k: &[u8]) -> Option<&'static str> {
+    if k.contains(&0) {
+        Some("holds a NUL byte")
+    } else if k.starts_with(b"$") {
+        Some("starts with `$`, which MongoDB refuses in a field name")
+    } else if k.contains(&b'.') {
+        Some("holds a `.`, which MongoDB refuses in a field name")
     } else {
-        Ok(())
+        None
     }
 }
 
