@@ -46,6 +46,8 @@ fn class(e: &FrameError) -> String {
         FrameError::SessionId(e) => format!("session id: {e}"),
         FrameError::NonFinite(field) => format!("non-finite {field}"),
         FrameError::OutOfRange(field) => format!("out of range {field}"),
+        FrameError::DataKey(why) => format!("data key {why}"),
+        FrameError::Limit(limit) => format!("limit {limit}"),
     }
 }
 
