@@ -656,29 +656,6 @@ async fn heap_after_gc(tab: &Tab) -> f64 {
     tab.eval("performance.memory.usedJSHeapSize").await
 }
 
-/// Waits until `dir` holds `name`, fully downloaded; returns its bytes.
-async fn downloaded(dir: &std::path::Path, name: &str) -> Vec<u8> {
-    let started = Instant::now();
-    loop {
-        let path = dir.join(name);
-        let partial = std::fs::read_dir(dir).unwrap().any(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".crdownload")
-        });
-        if path.exists() && !partial {
-            return std::fs::read(path).unwrap();
-        }
-        assert!(
-            started.elapsed() < common::browser::PATIENCE,
-            "{name} never arrived in {}",
-            dir.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_matches_list_filters_pages_and_links_to_each_match() {
     let app = spawn_app(Backend::Embedded).await;
