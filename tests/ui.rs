@@ -196,6 +196,31 @@ async fn shell_and_assets_are_served_with_a_strict_policy() {
             .unwrap();
         assert_eq!(again.status(), 304, "{path}: revalidation is cheap");
     }
+    // Compressed for browsers that accept it (every one does), identical once decompressed.
+    // (A client that leaves the body as it came.)
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_zstd()
+        .build()
+        .unwrap();
+    let get = |encoding: &'static str| {
+        raw.get(app.url("/ui/assets/match.js"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let plain = get("identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let gz = get("gzip").await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let gz = gz.bytes().await.unwrap();
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+    println!("match.js: {} bytes, {} gzipped", plain.len(), gz.len());
+    assert_eq!(back, plain);
+    assert!(gz.len() < plain.len());
+
     let missing = app
         .http
         .get(app.url("/ui/assets/nope.js"))
