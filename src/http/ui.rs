@@ -106,7 +106,7 @@ fn gzipped(bytes: &'static [u8]) -> Option<&'static [u8]> {
                 let mut gz = GzEncoder::new(Vec::new(), Compression::best());
                 gz.write_all(b).ok()?;
                 let gz = gz.finish().ok()?;
-                (gz.len() < b.len()).then(|| (b.as_ptr() as usize, gz))
+                (gz.len() < b.len()).then_some((b.as_ptr() as usize, gz))
             })
             .collect()
     });
