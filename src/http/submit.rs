@@ -59,12 +59,10 @@ pub fn document(
     if decoded.unknown_fields > 0 {
         counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(decoded.unknown_fields));
     }
-    Ok(EventDocument::build(
-        &decoded,
-        node,
-        user,
-        SystemTime::now(),
-    )?)
+    let doc = EventDocument::build(&decoded, node, user, SystemTime::now())?;
+    // Both stores keep what MongoDB can: one document of at most 16 MiB.
+    frame::limits::check_document(&doc)?;
+    Ok(doc)
 }
 
 /// Decodes, builds and enqueues one frame, answered by `deadline`. Never blocks: a full queue
@@ -77,7 +75,12 @@ pub fn submit(
     user: Option<&UserId>,
     deadline: Instant,
 ) -> Result<Pending, ApiError> {
-    document(bytes, encoding, node, user)
+    // While the store's writes are failing (a full disk), refuse at once rather than at the
+    // deadline; the store lets one through now and then to find out whether it recovered.
+    app.store
+        .accepting_writes()
+        .map_err(|e| ApiError::WritesFailing(crate::logging::error_chain(&e)))
+        .and_then(|()| document(bytes, encoding, node, user))
         .and_then(|doc| enqueue(app, doc, deadline))
         .inspect_err(count_rejection)
 }

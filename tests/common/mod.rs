@@ -12,6 +12,7 @@ pub mod prometheus;
 pub mod schema;
 pub mod service_process;
 pub mod ws;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
