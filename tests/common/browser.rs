@@ -102,6 +102,22 @@ impl Chromium {
         }
     }
 
+    /// Lets pages save downloads into `dir` (headless Chromium refuses them by default).
+    pub async fn allow_downloads(&self, dir: &std::path::Path) {
+        use chromiumoxide::cdp::browser_protocol::browser::{
+            SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+        };
+        let params = SetDownloadBehaviorParams::builder()
+            .behavior(SetDownloadBehaviorBehavior::Allow)
+            .download_path(dir.display().to_string())
+            .build()
+            .unwrap();
+        self.browser
+            .execute(params)
+            .await
+            .expect("Browser.setDownloadBehavior");
+    }
+
     /// Opens `url` in a new tab and waits for it to load; page errors are collected.
     pub async fn open(&self, url: &str) -> Tab {
         let page = self.browser.new_page("about:blank").await.expect("new tab");
