@@ -152,7 +152,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// Starts the service with exactly this config (its own listener on 127.0.0.1:0).
 pub async fn spawn_config(config: Config) -> TestApp {
-    session_events::logging::init(session_events::config::LogFormat::Text);
+    session_events::logging::init_for_tests();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Service::new(config.clone())
