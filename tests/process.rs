@@ -134,7 +134,8 @@ fn start_up_with(env: &[(&str, &str)], args: &[&str]) -> (std::process::ExitStat
 fn start_up_errors_are_one_line_saying_what_to_change() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let file = file.path().to_str().unwrap().to_owned();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[("MONGO_URI", "not-a-uri")],
             &["invalid MONGO_URI \"not-a-uri\"", "expected mongodb://"],

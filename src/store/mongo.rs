@@ -213,20 +213,6 @@ fn read_filter(q: &ReadQuery) -> bson::Document {
     filter
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_server_selection_dump_becomes_its_cause() {
-        let dump = "Kind: Server selection timeout: No available servers. Topology: { Type: \
-                    Single, Servers: [ { Address: 127.0.0.1:1, Type: Unknown, Error: Kind: I/O \
-                    error: Connection refused (os error 111), labels: {\"SystemOverloadedError\"}, \
-                    source: None } ] }, labels: {}";
-        assert_eq!(unreachable_cause(dump), "Connection refused (os error 111)");
-    }
-}
-
 #[async_trait]
 impl Store for MongoStore {
     fn name(&self) -> &'static str {
@@ -303,5 +289,19 @@ impl Store for MongoStore {
 
     async fn close(&self) {
         self.client.clone().shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_selection_dump_becomes_its_cause() {
+        let dump = "Kind: Server selection timeout: No available servers. Topology: { Type: \
+                    Single, Servers: [ { Address: 127.0.0.1:1, Type: Unknown, Error: Kind: I/O \
+                    error: Connection refused (os error 111), labels: {\"SystemOverloadedError\"}, \
+                    source: None } ] }, labels: {}";
+        assert_eq!(unreachable_cause(dump), "Connection refused (os error 111)");
     }
 }
