@@ -265,3 +265,34 @@ pub async fn spawn(
     prefill.seconds = started.elapsed().as_secs_f64();
     Ok((Bodies { rxs, next: 0 }, prefill))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON bodies speak the schema's names: inside `session` and `playerBones` the game's own
+    /// keys (`game_clock_display`, `user_bones`), never the lowerCamelCase the service once
+    /// emitted; and they decode to the generated frame.
+    #[test]
+    fn json_bodies_use_the_schema_json_names() {
+        let mut s = streams(1, 1, 7, Profile::SessionWithBones).remove(0);
+        let body = body(&mut s.generator, 3, EncodingArg::Json, false);
+        let text = std::str::from_utf8(&body).unwrap();
+        for key in [
+            "frameIndex",
+            "game_clock_display",
+            "possession_time",
+            "user_bones",
+            "bone_t",
+        ] {
+            assert!(text.contains(&format!("\"{key}\":")), "{key} missing");
+        }
+        for key in ["gameClockDisplay", "possessionTime", "userBones", "boneT"] {
+            assert!(!text.contains(&format!("\"{key}\":")), "{key} present");
+        }
+        let decoded =
+            session_events::frame::decode(&body, session_events::frame::Encoding::Json).unwrap();
+        assert_eq!(decoded.frame, s.generator.frame(3));
+        assert_eq!(decoded.unknown_fields, 0);
+    }
+}
