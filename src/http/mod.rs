@@ -10,8 +10,8 @@ mod matches;
 mod middleware;
 mod read;
 mod submit;
-mod ws_ingest;
 mod ui;
+mod ws_ingest;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,8 +4,8 @@
 //! service binary as a child process, and the load generator as a subprocess.
 #![allow(dead_code, unused_imports)]
 
-pub mod exposition;
 pub mod browser;
+pub mod exposition;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
