@@ -138,7 +138,8 @@ fn common_headers(args: &Args, content_type: &'static str) -> anyhow::Result<Hea
     Ok(headers)
 }
 
-/// How the run's frames go out.
+/// How the run's frames go out. One per run: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Dispatch {
     Http {
         client: HyperClient,
