@@ -60,6 +60,18 @@ pub mod defaults {
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
     pub const READY_HIGH_WATER: f64 = 0.9;
+    /// Frames one WebSocket stream may have read and not yet answered; at the bound the server
+    /// stops reading the socket (TCP backpressure). 128 covers a producer at 60 Hz through a
+    /// two-second write stall; the queue's byte bound still caps all streams together.
+    pub const WS_MAX_IN_FLIGHT: usize = 128;
+    /// The successor service's keep-alive, which `nevr-agent` is built against: a ping every
+    /// 54 s, and a client silent (no message, no pong) for 60 s is gone.
+    pub const WS_PING_INTERVAL: Duration = Duration::from_secs(54);
+    pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Most frames in one batch POST (the agent replays its spill file 100 at a time).
+    pub const MAX_BATCH_FRAMES: usize = 1000;
+    /// Most bytes of one batch POST body (checked after decompression): 1000 frames of ~30 KB.
+    pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 }
 
 /// When a POST is answered.
@@ -160,6 +172,27 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES, value_parser = positive)]
     pub max_body_bytes: usize,
 
+    /// Frames a WebSocket stream may have in flight; beyond it the socket is not read.
+    #[arg(long, env = "WS_MAX_IN_FLIGHT", default_value_t = defaults::WS_MAX_IN_FLIGHT, value_parser = positive)]
+    pub ws_max_in_flight: usize,
+
+    /// How often the server pings a WebSocket stream.
+    #[arg(long, env = "WS_PING_INTERVAL", default_value = "54s", value_parser = humantime::parse_duration)]
+    pub ws_ping_interval: Duration,
+
+    /// A WebSocket client that sends nothing (not even a pong) for this long is disconnected;
+    /// also how long a reply may wait for a client that does not read.
+    #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub ws_idle_timeout: Duration,
+
+    /// Most frames in one batch POST (application/x-ndjson, application/x-protobuf-delimited).
+    #[arg(long, env = "MAX_BATCH_FRAMES", default_value_t = defaults::MAX_BATCH_FRAMES, value_parser = positive)]
+    pub max_batch_frames: usize,
+
+    /// Largest batch POST body in bytes, checked before and after decompression (413 beyond).
+    #[arg(long, env = "MAX_BATCH_BYTES", default_value_t = defaults::MAX_BATCH_BYTES, value_parser = positive)]
+    pub max_batch_bytes: usize,
+
     /// Separate address for GET /metrics (it is always served on the main address too).
     #[arg(long, env = "METRICS_ADDRESS", value_parser = parse_address)]
     pub metrics_address: Option<SocketAddr>,
@@ -237,6 +270,11 @@ impl Default for Config {
             write_concern: None,
             write_journal: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            ws_max_in_flight: defaults::WS_MAX_IN_FLIGHT,
+            ws_ping_interval: defaults::WS_PING_INTERVAL,
+            ws_idle_timeout: defaults::WS_IDLE_TIMEOUT,
+            max_batch_frames: defaults::MAX_BATCH_FRAMES,
+            max_batch_bytes: defaults::MAX_BATCH_BYTES,
             metrics_address: None,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
@@ -317,6 +355,8 @@ mod tests {
         assert_eq!(cli.batch_linger, lib.batch_linger);
         assert_eq!(cli.queue_capacity, lib.queue_capacity);
         assert_eq!(cli.shutdown_timeout, lib.shutdown_timeout);
+        assert_eq!(cli.ws_ping_interval, lib.ws_ping_interval);
+        assert_eq!(cli.ws_idle_timeout, lib.ws_idle_timeout);
         assert_eq!(lib.server_address.port(), 8080);
         assert!(lib.server_address.ip().is_unspecified());
     }

@@ -28,6 +28,12 @@ pub const STORE_WRITE_ERRORS: &str = "session_events_store_write_errors_total";
 pub const STORE_READ_DURATION: &str = "session_events_store_read_duration_seconds";
 pub const ACK_LATENCY: &str = "session_events_ack_latency_seconds";
 pub const BUILD_INFO: &str = "session_events_build_info";
+/// Open WebSocket ingest streams (`/ws`, `/v3/stream`).
+pub const WS_CONNECTIONS: &str = "session_events_ws_connections";
+/// WebSocket messages answered, by `outcome`: `frame`, `header`, `failed`.
+pub const WS_MESSAGES: &str = "session_events_ws_messages_total";
+/// Its `outcome` labels, exported at 0 from start-up.
+pub const WS_OUTCOMES: &[&str] = &["frame", "header", "failed"];
 /// Match summary updates that failed after their batch was stored (owed to the next batch).
 pub const MATCH_SUMMARY_ERRORS: &str = "session_events_match_summary_errors_total";
 /// Open live tails (SSE and WebSocket).
@@ -137,6 +143,10 @@ pub fn install() -> PrometheusHandle {
             for reason in REJECT_REASONS {
                 metrics::counter!(FRAMES_REJECTED, "reason" => *reason).increment(0);
             }
+            for outcome in WS_OUTCOMES {
+                metrics::counter!(WS_MESSAGES, "outcome" => *outcome).increment(0);
+            }
+            metrics::gauge!(WS_CONNECTIONS).set(0.0);
             for kind in STORE_ERROR_KINDS {
                 metrics::counter!(STORE_WRITE_ERRORS, "kind" => *kind).increment(0);
             }
@@ -219,6 +229,11 @@ fn describe() {
         ACK_LATENCY,
         Unit::Seconds,
         "Enqueue to durable write, per frame."
+    );
+    describe_gauge!(WS_CONNECTIONS, "Open WebSocket ingest streams.");
+    describe_counter!(
+        WS_MESSAGES,
+        "WebSocket ingest messages answered, by outcome (frame, header, failed)."
     );
     describe_counter!(
         MATCH_SUMMARY_ERRORS,

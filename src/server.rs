@@ -1,5 +1,7 @@
-//! The accept loop: hyper connections with a header-read timeout, a cap on open connections,
-//! and graceful shutdown (stop accepting, let in-flight requests finish, bounded by a deadline).
+//! The accept loop: hyper connections with a header-read timeout, a cap on open connections
+//! (WebSocket streams included, see [`ConnectionSlot`]), upgrades, and graceful shutdown (stop
+//! accepting, let in-flight requests finish, bounded by a deadline). Upgraded connections are
+//! not hyper's any more: the service closes its streams itself.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +13,14 @@ use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
+
+/// A connection's slot under `MAX_CONNECTIONS`, put in every request's extensions. A WebSocket
+/// handler keeps a clone for the life of its stream: the HTTP connection future ends when the
+/// socket is upgraded, and the slot must outlive it, or streams would escape the cap.
+#[derive(Clone)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 pub struct ServeOptions {
     pub header_read_timeout: Duration,
@@ -72,8 +81,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        // With upgrades: WebSocket routes (the live tail) take over their connection.
+        let slot = ConnectionSlot(Arc::new(permit));
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(slot.clone());
+                req
+            },
+        ));
+        // With upgrades: the WebSocket routes take the connection over.
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
@@ -82,7 +97,6 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);

@@ -756,10 +756,10 @@ fn proto_name(msg: Msg, key: &str) -> (String, Msg) {
             };
             explicit(name, Msg::Plain)
         }
-        (Msg::Bones, "userBones") => explicit("user_bones", Msg::UserBones),
+        (Msg::Bones, "user_bones") => explicit("user_bones", Msg::UserBones),
         (Msg::UserBones, "playerid") => explicit("player_index", Msg::Plain),
-        (Msg::UserBones, "boneT") => explicit("bone_t", Msg::Float32),
-        (Msg::UserBones, "boneO") => explicit("bone_o", Msg::Float32),
+        (Msg::UserBones, "bone_t") => explicit("bone_t", Msg::Float32),
+        (Msg::UserBones, "bone_o") => explicit("bone_o", Msg::Float32),
         _ => (snake_case(key), Msg::Plain),
     }
 }
@@ -1188,5 +1188,11 @@ mod tests {
             );
             assert_decodes_to(&body, Encoding::Json, &f);
         }
+        // What the service emitted before every engine.v1 field pinned its json_name
+        // (`gameClockDisplay`, `userBones`): frozen as the previous version wrote it, never
+        // regenerated, and still accepted as the same frame.
+        let legacy = std::fs::read(dir.join("frame_legacy_camel.json")).unwrap();
+        assert!(String::from_utf8_lossy(&legacy).contains("\"gameClockDisplay\""));
+        assert_decodes_to(&legacy, Encoding::Json, &f);
     }
 }

@@ -149,9 +149,9 @@ async fn bad_frames_are_400_and_store_nothing(backend: Backend) {
         ),
         (
             "string in int field",
-            with(&|v| v["session"]["bluePoints"] = "lots".into()),
+            with(&|v| v["session"]["blue_points"] = "lots".into()),
         ),
-        ("NaN", with(&|v| v["session"]["gameClock"] = "NaN".into())),
+        ("NaN", with(&|v| v["session"]["game_clock"] = "NaN".into())),
         (
             "trailing garbage",
             [serde_json::to_vec(&good).unwrap(), b" trailing".to_vec()].concat(),
@@ -523,7 +523,8 @@ async fn enqueue_mode_answers_202_and_still_stores(backend: Backend) {
     assert_eq!(body["success"], true);
     let match_id = body["match_id"].as_str().unwrap().to_owned();
     // Written behind the answer: it shows up shortly after.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // A liveness bound, generous for a busy machine.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let events = app.events(&match_id).await;
         if let [event] = &events[..] {

@@ -30,7 +30,7 @@ fn node() -> Command {
     assert!(
         probe.as_ref().is_ok_and(|o| o.status.success()),
         "node (20+) is needed to check the k6 scripts: install it (Debian: apt-get install \
-         nodejs; .ci/run does) or point NODE at it: {probe:?}"
+         nodejs; scripts/test does as root) or point NODE at it: {probe:?}"
     );
     let mut cmd = Command::new(node);
     cmd.current_dir(loadtest_dir());

@@ -137,8 +137,12 @@ fn mixed_json_and_proto_names_decode_to_the_same_frame() {
     let session = mixed["session"].as_object_mut().unwrap();
     let id = session.remove("sessionid").unwrap();
     session.insert("session_id".into(), id);
-    let clock = session.remove("gameClockDisplay").unwrap();
-    session.insert("game_clock_display".into(), clock);
+    // And the lowerCamelCase this service emitted before every engine.v1 field pinned its
+    // json_name (older clients echo it back).
+    let clock = session.remove("game_clock_display").unwrap();
+    session.insert("gameClockDisplay".into(), clock);
+    let status = session.remove("game_status").unwrap();
+    session.insert("gameStatus".into(), status);
     mixed["events"][0] = proto_names["events"][0].clone();
 
     let decoded = ok(&json(&mixed));
@@ -199,7 +203,7 @@ fn sixty_four_bit_ints_accepted_as_strings_and_numbers() {
 
         // Emitted as strings, whatever the input was.
         let out = serde_json::to_value(&frame).unwrap();
-        assert_eq!(out["session"]["rulesChangedAt"], json!("1710015000"));
+        assert_eq!(out["session"]["rules_changed_at"], json!("1710015000"));
         assert_eq!(
             out["session"]["teams"][0]["players"][0]["userid"],
             json!(big.to_string())
@@ -998,7 +1002,7 @@ fn rendered_data_is_protojson() {
             .map(|t| t.starts_with("2024-03-09T20:15:42.3")),
         Some(true)
     );
-    assert_eq!(data["session"]["rulesChangedAt"], "1710015000");
+    assert_eq!(data["session"]["rules_changed_at"], "1710015000");
     assert_eq!(
         data["session"]["teams"][0]["players"][0]["userid"],
         "3963667097037078"

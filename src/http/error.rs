@@ -27,6 +27,8 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("the batch holds more than the limit of {0} frames")]
+    TooManyFrames(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body did not arrive within the request deadline")]
@@ -56,7 +58,7 @@ impl ApiError {
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
@@ -75,7 +77,7 @@ impl ApiError {
             ApiError::BadFrame(e) => e.reason(),
             ApiError::BadId(_) => "bad_id",
             ApiError::BadRequest(_) | ApiError::BadBody(_) => "bad_request",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTimeout => "body_timeout",
             ApiError::NotFound | ApiError::UnknownMatch => "not_found",

@@ -35,11 +35,15 @@ pub async fn record_metrics(req: Request, next: Next) -> Response {
 fn route_label(path: &str) -> &'static str {
     match path {
         "/session-events" => "/session-events",
+        "/lobby-session-events" => "/lobby-session-events",
+        "/ws" => "/ws",
+        "/v3/stream" => "/v3/stream",
         "/session-events/{match_id}" => "/session-events/{match_id}",
         "/health" => "/health",
         "/livez" => "/livez",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        "/" | "/ui" | "/ui/" | "/ui/{*path}" => "ui",
         _ => "other",
     }
 }
@@ -47,7 +51,11 @@ fn route_label(path: &str) -> &'static str {
 /// Gives every error response the JSON body `{"success":false,"error":…}`, keeping its
 /// headers (e.g. `Allow` on a 405).
 pub async fn json_errors(max_body: usize, req: Request, next: Next) -> Response {
-    let is_ingest = req.method() == Method::POST && req.uri().path() == "/session-events";
+    let is_ingest = req.method() == Method::POST
+        && matches!(
+            req.uri().path(),
+            "/session-events" | "/lobby-session-events"
+        );
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response

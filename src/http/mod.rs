@@ -1,6 +1,8 @@
 //! The HTTP surface: routes, the middleware stack, and the state handlers share.
 
 pub mod auth;
+mod batch_ingest;
+mod envelope;
 mod error;
 mod health;
 mod ingest;
@@ -8,6 +10,9 @@ mod live;
 mod matches;
 mod middleware;
 mod read;
+mod submit;
+mod ws_ingest;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +21,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -46,6 +53,23 @@ pub struct HttpSettings {
     pub live_keep_alive: Duration,
     /// How far back a tail remembers replayed frames at its seam (see `http::live`).
     pub live_seam_window: Duration,
+    pub ws: WsSettings,
+    pub batch: BatchSettings,
+}
+
+/// WebSocket stream ingest (`/ws`, `/v3/stream`).
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    pub max_in_flight: usize,
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Batch POST bodies (NDJSON, length-delimited protobuf).
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    pub max_frames: usize,
+    pub max_bytes: usize,
 }
 
 pub struct Inner {
@@ -56,6 +80,10 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
     shutting_down: AtomicBool,
+    /// Cancelled when the listener closes: every WebSocket stream stops reading and closes.
+    closing_streams: CancellationToken,
+    /// The open WebSocket streams, which shutdown waits for.
+    streams: TaskTracker,
 }
 
 impl AppState {
@@ -73,6 +101,8 @@ impl AppState {
             metrics,
             settings,
             shutting_down: AtomicBool::new(false),
+            closing_streams: CancellationToken::new(),
+            streams: TaskTracker::new(),
         }))
     }
 
@@ -86,6 +116,20 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         self.0.shutting_down.load(Ordering::Acquire)
     }
+
+    /// Tells every WebSocket stream to stop reading, answer what it read, and close (1001).
+    pub fn close_streams(&self) {
+        self.0.closing_streams.cancel();
+    }
+
+    pub(crate) fn closing_streams(&self) -> &CancellationToken {
+        &self.0.closing_streams
+    }
+
+    /// The open WebSocket streams: `close()` then `wait()` for them to end.
+    pub fn streams(&self) -> &TaskTracker {
+        &self.0.streams
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -98,12 +142,30 @@ impl std::ops::Deref for AppState {
 /// The service's routes with their middleware, ready to serve or to mount in another app.
 pub fn router(state: AppState) -> Router {
     let max_body = state.settings.max_body_bytes;
+    // The raw-body bound is the larger of the two; the handler applies the right one (again
+    // after decompression) once it knows whether the body is one frame or a batch.
+    let max_raw_body = max_body.max(state.settings.batch.max_bytes);
     let auth = Arc::new(state.settings.auth.clone());
     let guard = |scope| axum::middleware::from_fn_with_state((auth.clone(), scope), auth::require);
     Router::new()
         .route(
             "/session-events",
             post(ingest::store_frame).route_layer(guard(Scope::Write)),
+        )
+        // The C++ telemetry agent's path (nevr-runtime `extras/telemetryagent`): the same
+        // endpoint under its own route label.
+        .route(
+            "/lobby-session-events",
+            post(ingest::store_frame).route_layer(guard(Scope::Write)),
+        )
+        // WebSocket stream ingest (`nevr-agent stream`); `/v3/stream` is the successor's path.
+        .route(
+            "/ws",
+            get(ws_ingest::upgrade).route_layer(guard(Scope::Write)),
+        )
+        .route(
+            "/v3/stream",
+            get(ws_ingest::upgrade).route_layer(guard(Scope::Write)),
         )
         .route(
             "/session-events/{match_id}",
@@ -132,6 +194,11 @@ pub fn router(state: AppState) -> Router {
             "/metrics",
             get(health::metrics).route_layer(guard(Scope::Metrics)),
         )
+        // The match explorer: a public shell; its data comes from the guarded routes above.
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::path))
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes
@@ -145,7 +212,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(move |req, next| {
                     middleware::json_errors(max_body, req, next)
                 }))
-                .layer(RequestBodyLimitLayer::new(max_body))
+                .layer(RequestBodyLimitLayer::new(max_raw_body))
                 .layer(RequestDecompressionLayer::new().gzip(true).zstd(true)),
         )
         .with_state(state)

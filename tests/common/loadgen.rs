@@ -404,6 +404,23 @@ impl LoadReport {
     }
 }
 
+impl LoadReport {
+    /// What a load test's assertions judged, for their failure messages: the run's line, its
+    /// slowest answer and the fault's moments on the run's clock.
+    pub fn figures(&self, marks: &[(&str, Duration)]) -> String {
+        let marks: Vec<String> = marks
+            .iter()
+            .map(|(name, t)| format!("{name} at {:.2} s", t.as_secs_f64()))
+            .collect();
+        format!(
+            "{} | slowest answer {:.2} s | {}",
+            self.line(),
+            self.max_latency().as_secs_f64(),
+            marks.join(", ")
+        )
+    }
+}
+
 /// Where a test's one-line figures go, so `--nocapture` runs can be collected into a table.
 pub fn report(case: &str, started: Instant, figures: &str) {
     eprintln!(

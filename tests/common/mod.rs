@@ -4,11 +4,15 @@
 //! service binary as a child process, and the load generator as a subprocess.
 #![allow(dead_code, unused_imports)]
 
+pub mod exposition;
+pub mod browser;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
+pub mod schema;
 pub mod service_process;
 pub mod sse;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -305,11 +309,24 @@ pub fn post_staggered(
     count: u32,
     gap: Duration,
 ) -> Vec<JoinHandle<(u64, Option<u16>)>> {
+    post_staggered_counted(base, m, count, gap).0
+}
+
+/// [`post_staggered`], plus a count of the 200s so far: a test waits for it to move before it
+/// injects a fault ("some frames were acknowledged before") instead of sleeping a guessed time.
+pub fn post_staggered_counted(
+    base: &str,
+    m: &mut MatchGenerator,
+    count: u32,
+    gap: Duration,
+) -> (Vec<JoinHandle<(u64, Option<u16>)>>, Arc<AtomicU32>) {
     let http = reqwest::Client::new();
-    (0..count)
+    let acked = Arc::new(AtomicU32::new(0));
+    let tasks = (0..count)
         .map(|i| {
             let body = synth::to_json(&m.frame(i));
             let (http, url) = (http.clone(), format!("{base}/session-events"));
+            let acked = acked.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(gap * i).await;
                 let resp = http
@@ -319,10 +336,28 @@ pub fn post_staggered(
                     .body(body)
                     .send()
                     .await;
-                (u64::from(i), resp.map(|r| r.status().as_u16()).ok())
+                let status = resp.map(|r| r.status().as_u16()).ok();
+                if status == Some(200) {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+                (u64::from(i), status)
             })
         })
-        .collect()
+        .collect();
+    (tasks, acked)
+}
+
+/// Waits (at most `within`, a liveness bound) until `counter` reaches `at_least`.
+pub async fn wait_for_count(counter: &AtomicU32, at_least: u32, within: Duration, what: &str) {
+    let until = std::time::Instant::now() + within;
+    while counter.load(Ordering::SeqCst) < at_least {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what}: {} of {at_least} within {within:?}",
+            counter.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The frame indexes whose POST was answered 200.
