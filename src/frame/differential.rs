@@ -2,7 +2,7 @@
 //! previous path kept as the oracle ([`super::decode`] + [`EventDocument::build`]).
 //!
 //! On every input both must agree on accept or reject; an accepted frame must give
-//! byte-identical `data`, the same match id, timestamp and unknown-field count (so the same
+//! byte-identical documents (`data`, so `_id`, and the rest), the same match id, timestamp and unknown-field count (so the same
 //! response, `{"success":true,"match_id":…}`); a refused one the same error class and
 //! `frames_rejected_total` reason (so the same status; the message texts differ: serde_json's
 //! and prost's wording is theirs).
@@ -26,6 +26,8 @@ use crate::synth::{self, MatchGenerator, Profile};
 #[derive(Debug, PartialEq)]
 enum Verdict {
     Accepted {
+        /// The whole stored document (`_id` included), its `data` separately for messages.
+        document: Vec<u8>,
         data: Vec<u8>,
         match_id: String,
         timestamp_ms: i64,
@@ -74,6 +76,7 @@ fn oracle(body: &[u8], encoding: Encoding) -> Verdict {
                 reason: "document",
             },
             Ok(doc) => Verdict::Accepted {
+                document: doc.bson.as_bytes().to_vec(),
                 data: doc.bson.get_document("data").unwrap().as_bytes().to_vec(),
                 match_id: doc.match_id.to_string(),
                 timestamp_ms: doc.timestamp_ms,
@@ -97,6 +100,7 @@ fn transcoder(body: &[u8], encoding: Encoding) -> Verdict {
                 .frame()
                 .expect("the read path decodes the stored frame");
             Verdict::Accepted {
+                document: doc.bson.as_bytes().to_vec(),
                 data: doc.bson.get_document("data").unwrap().as_bytes().to_vec(),
                 match_id: doc.match_id.to_string(),
                 timestamp_ms: doc.timestamp_ms,

@@ -4,12 +4,10 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{ApiError, AppState, batch_ingest, submit};
 use crate::frame::Encoding;
@@ -35,7 +33,7 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
             BodyKind::Frame(_) => app.settings.max_body_bytes,
             BodyKind::Batch(_) => app.settings.batch.max_bytes,
         };
-        let body = read_body(body, limit, deadline).await?;
+        let body = read_body(body, limit, deadline, content_length(headers)).await?;
         Ok::<_, ApiError>((kind, node, user, body))
     };
     let (kind, node, user, body) = request.await.inspect_err(submit::count_rejection)?;
@@ -61,7 +59,11 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     };
     Ok((
         status,
-        Json(json!({ "success": true, "match_id": accepted.match_id })),
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        submit::success_body(&accepted.match_id),
     )
         .into_response())
 }
@@ -112,14 +114,64 @@ pub(super) fn header_str<'a>(
         .transpose()
 }
 
-/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline.
-async fn read_body(body: Body, limit: usize, deadline: Instant) -> Result<bytes::Bytes, ApiError> {
-    let read = axum::body::to_bytes(body, limit);
+/// The declared body size, a hint for the buffer (a compressed body decompresses larger).
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline, into
+/// one buffer: a body that arrives in one chunk is kept as it is; else the chunks are copied
+/// into a buffer sized from `Content-Length` up front (instead of keeping a list of chunks
+/// and copying them once more at the end).
+async fn read_body(
+    body: Body,
+    limit: usize,
+    deadline: Instant,
+    size_hint: Option<usize>,
+) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let read = async {
+        let mut body = http_body_util::Limited::new(body, limit);
+        let mut first: Option<bytes::Bytes> = None;
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(chunk) = frame?.into_data() else {
+                continue; // trailers
+            };
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                None => buf.extend_from_slice(&chunk),
+                Some(head) => {
+                    buf.reserve(
+                        size_hint
+                            .unwrap_or(0)
+                            .min(limit)
+                            .max(head.len() + chunk.len()),
+                    );
+                    buf.extend_from_slice(&head);
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok::<_, axum::BoxError>(match first {
+            Some(only) => only,
+            None => bytes::Bytes::from(buf),
+        })
+    };
     match tokio::time::timeout_at(deadline.into(), read).await {
         Err(_) => Err(ApiError::BodyTimeout),
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadBody(crate::logging::error_chain(&e))),
+        Ok(Err(e)) => {
+            let e = axum::Error::new(e);
+            if is_length_limit(&e) {
+                Err(ApiError::TooLarge(limit))
+            } else {
+                Err(ApiError::BadBody(crate::logging::error_chain(&e)))
+            }
+        }
     }
 }
 
