@@ -9,9 +9,11 @@
 //! clients ──GET /session-events/{id}──▶ http ──▶ store (streamed back)
 //! ```
 //!
-//! - [`http`]: routes and middleware. A POST is decoded (protojson or protobuf, gzip/zstd) and
-//!   validated into a typed frame ([`frame`], [`proto`]), its ids parsed ([`ids`]), and the
-//!   stored document built; reads and health checks go straight to the store.
+//! - [`http`]: routes and middleware. A POST (or a batch or WebSocket frame) is turned in one
+//!   pass from its bytes (protojson or protobuf, gzip/zstd) into the stored BSON document,
+//!   validated on the way ([`frame::decode_document`], driven by the schema tables in
+//!   [`proto::schema`]), its ids parsed ([`ids`]); reads and health checks go straight to the
+//!   store.
 //! - [`pipeline`]: a bounded crossbeam queue (a full queue is a 503, never an unbounded buffer)
 //!   drained by writer threads that group frames into batches, write each with one
 //!   `insert_many`, and acknowledge every request of the batch once it is durable.

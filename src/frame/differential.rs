@@ -185,6 +185,7 @@ fn the_fuzz_corpus_agrees() {
         ("decode_json", Some(Encoding::Json)),
         ("decode_protobuf", Some(Encoding::Protobuf)),
         ("decode_compressed", None),
+        ("transcode", None),
     ] {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
             .unwrap_or_else(|e| panic!("fuzz corpus {dir}: {e}"))
@@ -193,11 +194,17 @@ fn the_fuzz_corpus_agrees() {
         files.sort();
         for path in files {
             let raw = std::fs::read(&path).unwrap();
-            let body = match encoding {
-                Some(_) => raw,
-                None => decompress(&raw),
+            let (body, encodings) = match (encoding, dir) {
+                (Some(e), _) => (raw, vec![e]),
+                // The transcoder's target: the first byte picks JSON (even) or protobuf.
+                (None, "transcode") => {
+                    let (&selector, body) = raw.split_first().expect("a selector byte");
+                    let e = if selector % 2 == 0 { Encoding::Json } else { Encoding::Protobuf };
+                    (body.to_vec(), vec![e])
+                }
+                (None, _) => (decompress(&raw), vec![Encoding::Json, Encoding::Protobuf]),
             };
-            for encoding in encoding.map_or(vec![Encoding::Json, Encoding::Protobuf], |e| vec![e]) {
+            for encoding in encodings {
                 agree(&body, encoding);
                 checked += 1;
             }
