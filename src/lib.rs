@@ -12,10 +12,11 @@
 //! ```
 //!
 //! - [`http`]: routes and middleware. Every ingest transport (a POST of one frame, a batch
-//!   POST, a WebSocket stream) hands each frame to the one shared `http::submit`: decoded
-//!   (protojson or protobuf) and validated into a typed frame ([`frame`], [`proto`]), its ids
-//!   parsed ([`ids`]), the stored document built, enqueued, and its acknowledgement awaited;
-//!   reads and health checks go straight to the store.
+//!   POST, a WebSocket stream) hands each frame to the one shared `http::submit`, which turns
+//!   it in one pass from its bytes (protojson or protobuf) into the stored BSON document,
+//!   validated on the way ([`frame::decode_document`], driven by the schema tables in
+//!   [`proto::schema`]), with its ids parsed ([`ids`]), enqueues it and awaits its
+//!   acknowledgement; reads and health checks go straight to the store.
 //! - [`pipeline`]: a bounded crossbeam queue (a full queue is a 503, never an unbounded buffer)
 //!   drained by writer threads that group frames into batches, write each with one
 //!   `insert_many`, and acknowledge every request of the batch once it is durable.

@@ -2,7 +2,7 @@
 //! previous path kept as the oracle ([`super::decode`] + [`EventDocument::build`]).
 //!
 //! On every input both must agree on accept or reject; an accepted frame must give
-//! byte-identical `data`, the same match id, timestamp and unknown-field count (so the same
+//! byte-identical documents (`data`, so `_id`, and the rest), the same match id, timestamp and unknown-field count (so the same
 //! response, `{"success":true,"match_id":…}`); a refused one the same error class and
 //! `frames_rejected_total` reason (so the same status; the message texts differ: serde_json's
 //! and prost's wording is theirs).
@@ -26,6 +26,8 @@ use crate::synth::{self, MatchGenerator, Profile};
 #[derive(Debug, PartialEq)]
 enum Verdict {
     Accepted {
+        /// The whole stored document (`_id` included), its `data` separately for messages.
+        document: Vec<u8>,
         data: Vec<u8>,
         match_id: String,
         timestamp_ms: i64,
@@ -76,6 +78,7 @@ fn oracle(body: &[u8], encoding: Encoding) -> Verdict {
                 reason: "document",
             },
             Ok(doc) => Verdict::Accepted {
+                document: doc.bson.as_bytes().to_vec(),
                 data: doc.bson.get_document("data").unwrap().as_bytes().to_vec(),
                 match_id: doc.match_id.to_string(),
                 timestamp_ms: doc.timestamp_ms,
@@ -99,6 +102,7 @@ fn transcoder(body: &[u8], encoding: Encoding) -> Verdict {
                 .frame()
                 .expect("the read path decodes the stored frame");
             Verdict::Accepted {
+                document: doc.bson.as_bytes().to_vec(),
                 data: doc.bson.get_document("data").unwrap().as_bytes().to_vec(),
                 match_id: doc.match_id.to_string(),
                 timestamp_ms: doc.timestamp_ms,
@@ -183,6 +187,7 @@ fn the_fuzz_corpus_agrees() {
         ("decode_json", Some(Encoding::Json)),
         ("decode_protobuf", Some(Encoding::Protobuf)),
         ("decode_compressed", None),
+        ("transcode", None),
     ] {
         let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
             .unwrap_or_else(|e| panic!("fuzz corpus {dir}: {e}"))
@@ -191,11 +196,17 @@ fn the_fuzz_corpus_agrees() {
         files.sort();
         for path in files {
             let raw = std::fs::read(&path).unwrap();
-            let body = match encoding {
-                Some(_) => raw,
-                None => decompress(&raw),
+            let (body, encodings) = match (encoding, dir) {
+                (Some(e), _) => (raw, vec![e]),
+                // The transcoder's target: the first byte picks JSON (even) or protobuf.
+                (None, "transcode") => {
+                    let (&selector, body) = raw.split_first().expect("a selector byte");
+                    let e = if selector % 2 == 0 { Encoding::Json } else { Encoding::Protobuf };
+                    (body.to_vec(), vec![e])
+                }
+                (None, _) => (decompress(&raw), vec![Encoding::Json, Encoding::Protobuf]),
             };
-            for encoding in encoding.map_or(vec![Encoding::Json, Encoding::Protobuf], |e| vec![e]) {
+            for encoding in encodings {
                 agree(&body, encoding);
                 checked += 1;
             }

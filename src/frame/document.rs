@@ -10,7 +10,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bson::{DateTime, RawDocument, RawDocumentBuf};
-use prost::Message;
 
 use super::DecodedFrame;
 use crate::ids::{MatchId, NodeId, SessionId, UserId};
@@ -20,10 +19,9 @@ use crate::proto::LobbySessionStateFrame;
 /// of the frame. A retried POST (or a writer retry after an ambiguous failure) maps to the same
 /// `_id`, so the store's unique `_id` makes every write idempotent.
 ///
-/// Ingest ([`super::decode_document`]) hashes the canonical BSON `data` the transcoder writes
-/// (the same bytes for the same frame in any JSON dialect or as protobuf). Before this release
-/// the id hashed the frame's protobuf re-encoding ([`EventDocument::build`], the oracle path,
-/// still does): ids changed once with the change, see README "Document ids".
+/// Both builders hash the canonical BSON `data` (the same bytes for the same frame in any JSON
+/// dialect or as protobuf). Before this release the id hashed the frame's protobuf encoding,
+/// which cost a re-encode per frame: ids changed once, see README "Document ids".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(pub u128);
 
@@ -86,7 +84,6 @@ impl EventDocument {
     ) -> Result<Self, DocumentError> {
         let frame = &decoded.frame;
         let match_id = MatchId::new(decoded.session, node);
-        let id = EventId::derive(&match_id, user, &frame.encode_to_vec());
         let received_at_ms = unix_millis(received_at);
         let timestamp_ms = frame.timestamp.as_ref().map_or(received_at_ms, |t| {
             t.seconds
@@ -95,6 +92,9 @@ impl EventDocument {
         });
 
         let data = bson::to_raw_document_buf(frame)?;
+        // The same id function as ingest: over the canonical BSON `data`, which this path
+        // writes byte-identically (the differential tests hold both to it).
+        let id = EventId::derive(&match_id, user, data.as_bytes());
         let mut doc = RawDocumentBuf::new();
         doc.append("_id", id.to_hex());
         doc.append("match_id", match_id.as_str());

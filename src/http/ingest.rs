@@ -4,12 +4,10 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::body::{self, Coding};
 use super::{ApiError, AppState, batch_ingest, submit};
@@ -80,7 +78,11 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     };
     Ok((
         status,
-        Json(json!({ "success": true, "match_id": accepted.match_id })),
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        submit::success_body(&accepted.match_id),
     )
         .into_response())
 }
