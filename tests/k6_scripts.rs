@@ -91,7 +91,10 @@ async fn the_k6_frame_generator_is_accepted(backend: Backend) {
 /// `--experimental-websocket` (undici's), which is used when needed, so no npm package is.
 fn node_with_websocket() -> Command {
     let has_global = node()
-        .args(["-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"])
+        .args([
+            "-e",
+            "process.exit(typeof WebSocket === 'function' ? 0 : 1)",
+        ])
         .status()
         .unwrap()
         .success();
@@ -134,7 +137,11 @@ async fn the_k6_stream_messages_are_accepted(backend: Backend) {
         3 * 7,
         "3 matches x (6 frames + 1 retry) written"
     );
-    assert_eq!(app.stats.frames_duplicate(), 3, "each retry was a duplicate");
+    assert_eq!(
+        app.stats.frames_duplicate(),
+        3,
+        "each retry was a duplicate"
+    );
 }
 
 backend_tests!(
