@@ -368,7 +368,7 @@ async fn match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_
     if backend == Backend::Embedded {
         maybe_save_screenshot("ui-match.png", &tab.screenshot().await);
     }
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -424,7 +424,7 @@ async fn a_hostile_display_name_is_shown_as_text() {
     assert_eq!(images, 0, "no image element was made from a name");
     assert_eq!(scripts, 1, "only the app's own module script");
     assert!(!pwned, "no script from a name ran");
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -484,9 +484,39 @@ async fn the_page_asks_for_the_read_token_and_sends_it() {
         .await;
     assert_eq!(kept, READER, "kept for this tab");
 
+    // The live tail carries the token too (fetch streaming, not EventSource).
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tab.wait_for::<bool>(
+        "the live tail connected with the token",
+        "document.getElementById('live-status').dataset.state === 'live'",
+    )
+    .await;
+    let resp = app
+        .http
+        .post(app.url("/session-events"))
+        .bearer_auth(WRITER)
+        .header("content-type", "application/json")
+        .header("x-node-id", "node1")
+        .body(synth::to_json(&m.frame(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    tab.wait_for::<String>(
+        "the live frame behind auth",
+        "(t => t.startsWith('frame 2 of 2') && t)(document.getElementById('frame-label').innerText)",
+    )
+    .await;
+
     // A reload keeps the token (same tab); forgetting it brings the prompt back.
     tab.page.reload().await.unwrap();
-    wait_loaded(&tab, 1).await;
+    wait_loaded(&tab, 2).await;
     tab.page
         .find_element("#forget-token")
         .await
@@ -499,7 +529,7 @@ async fn the_page_asks_for_the_read_token_and_sends_it() {
         "!!document.getElementById('auth-form')",
     )
     .await;
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -538,7 +568,7 @@ async fn unknown_matches_bad_ids_and_unknown_pages_are_explained() {
         .await;
     println!("unknown page: {msg}");
     assert!(msg.contains("/ui/nothing/here"));
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -597,7 +627,7 @@ async fn a_store_outage_is_explained_and_try_again_recovers() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     wait_loaded(&tab, 3).await;
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -666,7 +696,7 @@ async fn measure_a_5000_frame_match_page() {
         heap_loaded / 1e6,
         heap_scrubbed / 1e6
     );
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -785,7 +815,7 @@ async fn the_matches_list_filters_pages_and_links_to_each_match() {
         .await;
     assert_eq!(path, format!("/ui/matches/{a}"));
     assert!(same, "followed without reloading the page");
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -874,6 +904,149 @@ async fn the_page_reads_every_field_spelling_and_sse_split_anywhere() {
             serde_json::json!({"event": "message", "id": null, "data": "x\ny"}),
         ]
     );
-    tab.assert_clean();
+    tab.assert_clean().await;
+    browser.close().await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_frame_appears_without_reload() {
+    let app = spawn_app(Backend::Embedded).await;
+    let mut m = new_match(163);
+    let (id, _) = post_frames(&app, &mut m, 0..5, "node1", |_| {}).await;
+    let browser = Chromium::launch().await;
+    let tab = browser
+        .open(&app.url(&format!("/ui/matches/{id}?live=1")))
+        .await;
+    wait_loaded(&tab, 5).await;
+    tab.wait_for::<bool>(
+        "the live tail connected",
+        "document.getElementById('live-status').dataset.state === 'live'",
+    )
+    .await;
+    let _: bool = tab.eval("(window.__same_document = true)").await;
+
+    // One after another, as a node posts them: the page shows live frames in arrival order.
+    let mut more = Vec::new();
+    for i in 5..8 {
+        let f = m.frame(i);
+        app.store(&f, "node1").await;
+        more.push(f);
+    }
+    let label: String = tab
+        .wait_for(
+            "the live frames on the page",
+            "(t => t.startsWith('frame 8 of 8') && t)(document.getElementById('frame-label').innerText)",
+        )
+        .await;
+    println!(
+        "after 3 live frames: {label}; {}",
+        tab.text("#live-status").await
+    );
+    let s = more[2].session.as_ref().unwrap();
+    assert_eq!(tab.text("#score-blue").await, s.blue_points.to_string());
+    assert!(
+        tab.text("#game-clock")
+            .await
+            .contains(&s.game_clock_display)
+    );
+    let (x, z) = disc_marker(&tab).await;
+    assert!((x - disc(&more[2])[0]).abs() < 0.01 && (z - disc(&more[2])[2]).abs() < 0.01);
+    assert!(
+        tab.eval::<bool>("window.__same_document === true").await,
+        "no reload"
+    );
+
+    // Stopping closes the tail; a frame posted meanwhile shows once following resumes.
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tab.wait_for::<bool>(
+        "the tail closed",
+        "!('state' in document.getElementById('live-status').dataset) && !location.search.includes('live=1')",
+    )
+    .await;
+    post_frames(&app, &mut m, 8..9, "node1", |_| {}).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let label = tab.text("#frame-label").await;
+    println!("1 s after a frame posted while not following: {label}");
+    assert!(label.starts_with("frame 8 of 8"), "{label}");
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let label: String = tab
+        .wait_for(
+            "the frame posted while not following",
+            "(t => t.startsWith('frame 9 of 9') && t)(document.getElementById('frame-label').innerText)",
+        )
+        .await;
+    println!("after following again: {label}");
+    tab.assert_clean().await;
+    browser.close().await;
+}
+
+/// The policy is in force in the browser, not only in a header: markup strings, inline
+/// handlers, inline scripts and string timers are refused, and the harness sees the violation
+/// reports (so `assert_clean` can fail). DevTools' own evaluation bypasses CSP, so each attempt
+/// is one that page code would make, checked by its effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_enforces_the_policy() {
+    let app = spawn_app(Backend::Embedded).await;
+    let browser = Chromium::launch().await;
+    let tab = browser.open(&app.url("/ui/matches")).await;
+    tab.wait_for::<String>(
+        "the list view",
+        "document.getElementById('matches-status').innerText",
+    )
+    .await;
+    let attempts: serde_json::Value = tab
+        .eval(
+            "(async () => { const r = {}; const t = (k, f) => { try { f(); r[k] = 'allowed'; } \
+               catch (e) { r[k] = e.name; } }; \
+             t('innerHTML', () => { document.createElement('div').innerHTML = '<b>x</b>'; }); \
+             t('handler', () => { const b = document.createElement('button'); \
+               b.setAttribute('onclick', 'window.__ran_handler = 1'); document.body.append(b); b.click(); }); \
+             t('script', () => { const sc = document.createElement('script'); \
+               sc.textContent = 'window.__ran_script = 1'; document.body.append(sc); }); \
+             t('timer', () => { setTimeout('window.__ran_timer = 1', 0); }); \
+             await new Promise(res => setTimeout(res, 200)); \
+             r.ran = ['__ran_handler', '__ran_script', '__ran_timer'].filter(k => k in window); \
+             return r; })()",
+        )
+        .await;
+    println!("attempts: {attempts}");
+    assert_eq!(
+        attempts["innerHTML"], "TypeError",
+        "Trusted Types refuse markup strings"
+    );
+    assert_eq!(
+        attempts["ran"],
+        serde_json::json!([]),
+        "no injected code ran"
+    );
+    // The page's own reports, which `assert_clean` fails on; an uncaught error counts too.
+    let _: bool = tab
+        .eval("(setTimeout(() => { throw new Error('boom'); }, 0), true)")
+        .await;
+    let problems: Vec<String> = tab
+        .wait_for(
+            "the uncaught error reported",
+            "(p => p.some(x => x.includes('boom')) && p)(window.__problems)",
+        )
+        .await;
+    println!("reported: {problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .filter(|p| p.starts_with("violation: require-trusted-types-for"))
+            .count()
+            >= 3
+    );
     browser.close().await;
 }

@@ -81,10 +81,12 @@ pub async fn match_events(
 
     // The permit lives as long as the body: a stalled client holds its slot until the
     // server's send timeout closes the connection.
-    let body = Body::from_stream(render(match_id, each_within(events, bound), limit).map(move |chunk| {
-        let _ = &permit;
-        chunk
-    }));
+    let body = Body::from_stream(render(match_id, each_within(events, bound), limit).map(
+        move |chunk| {
+            let _ = &permit;
+            chunk
+        },
+    ));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 

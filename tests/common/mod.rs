@@ -11,8 +11,8 @@ pub mod mongo_server;
 pub mod prometheus;
 pub mod schema;
 pub mod service_process;
-pub mod ws;
 pub mod sse;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
