@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn json_bodies_use_the_schema_json_names() {
         let mut s = streams(1, 1, 7, Profile::SessionWithBones).remove(0);
-        let body = body(&mut s.generator, 3, EncodingArg::Json, false);
+        let body = body(&mut s.generator, 3, EncodingArg::Json, false, Framing::Post);
         let text = std::str::from_utf8(&body).unwrap();
         for key in [
             "frameIndex",
