@@ -15,7 +15,7 @@ use bson::{Bson, Document, RawDocumentBuf};
 use common::schema::{self, Check, Dialect, FRAME};
 use common::{Backend, TestApp, protojson, spawn_app_with, unique_name};
 use serde_json::{Value, json};
-use session_events::frame::{self, Encoding, EventDocument};
+use session_events::frame::{self, Encoding, EventDocument, EventId};
 use session_events::ids::NodeId;
 use session_events::proto::LobbySessionStateFrame;
 use session_events::store::Store;
@@ -374,8 +374,12 @@ fn legacy_document(f: &LobbySessionStateFrame, node: &str) -> EventDocument {
     let data = top.get_document("data").unwrap().clone();
     let legacy = s.rekey_bson(s.message(FRAME), &data, Dialect::Legacy);
     top.insert("data", Bson::Document(legacy));
+    // The previous version's `_id`: match id, no user, and the frame's canonical protobuf
+    // encoding (spelled out here, not taken from today's code, so a change of derivation shows).
+    let id = EventId::derive(&doc.match_id, None, &prost::Message::encode_to_vec(f));
+    top.insert("_id", id.to_hex());
     let bson = RawDocumentBuf::from_document(&top).unwrap();
-    EventDocument { bson, ..doc }
+    EventDocument { id, bson, ..doc }
 }
 
 async fn documents_stored_under_the_old_keys_read_back_in_the_new(backend: Backend) {
