@@ -2,13 +2,15 @@
 //! it had them), with every default in [`defaults`]. `Config::default()` equals the CLI with no
 //! flags and no environment, so the library and the binary start the same service.
 
+mod tokens;
+
+pub use tokens::{Scope, ScopedToken};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-
-use crate::http::ScopedToken;
 
 /// Every default in one place.
 pub mod defaults {

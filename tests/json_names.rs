@@ -466,7 +466,9 @@ async fn documents_stored_under_the_old_keys_read_back_in_the_new(backend: Backe
             );
         }
         let stats = &app.stats;
-        let stored = stats.frames_stored.load(std::sync::atomic::Ordering::Relaxed);
+        let stored = stats
+            .frames_stored
+            .load(std::sync::atomic::Ordering::Relaxed);
         let duplicates = stats
             .frames_duplicate
             .load(std::sync::atomic::Ordering::Relaxed);

@@ -193,11 +193,15 @@ fn content_ids_are_pinned() {
         ids.push(new.doc.id.to_hex());
     }
     let proto = synth::to_protobuf(&ok(bodies[1]).frame);
-    let new = crate::frame::decode_document(&proto, Encoding::Protobuf, &node("node1"), None, at(0))
-        .unwrap();
+    let new =
+        crate::frame::decode_document(&proto, Encoding::Protobuf, &node("node1"), None, at(0))
+            .unwrap();
     ids.push(new.doc.id.to_hex());
     println!("ingest ids: {ids:?}");
-    assert!(ids.iter().all(|id| *id == ids[0]), "one id whatever the spelling: {ids:?}");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one id whatever the spelling: {ids:?}"
+    );
     assert_eq!(ids[0], CURRENT_ID);
 }
 
