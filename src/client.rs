@@ -41,6 +41,14 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{NodeId, UserId};
 use crate::proto::LobbySessionStateFrame;
 
+// The read side: match list, live tail, replay export.
+mod export;
+mod matches;
+mod tail;
+pub use export::{ExportFormat, ExportRequest};
+pub use matches::{MatchListRequest, MatchPage, MatchSummary};
+pub use tail::{Tail, TailEvent, TailFrom};
+
 /// Default of [`ClientBuilder::max_retries`].
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default of [`ClientBuilder::timeout`]: longer than the service's default request deadline
@@ -81,6 +89,9 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// Writing an export to its destination failed.
+    #[error("cannot write the export")]
+    Io(#[source] std::io::Error),
     /// The service answered success with a body this client does not understand.
     #[error("cannot decode the service's answer as {what}")]
     Decode {

@@ -4,6 +4,7 @@ pub mod auth;
 mod batch_ingest;
 mod envelope;
 mod error;
+mod export;
 mod health;
 mod ingest;
 mod live;
@@ -11,8 +12,8 @@ mod matches;
 mod middleware;
 mod read;
 mod submit;
-mod ws_ingest;
 mod ui;
+mod ws_ingest;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,6 +171,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/session-events/{match_id}/export",
+            get(export::export).route_layer(guard(Scope::Read)),
         )
         .route(
             "/session-events/{match_id}/live",
