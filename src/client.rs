@@ -57,6 +57,14 @@ use builder::user_header;
 use error::status_error;
 use retry::{Backoff, is_retryable_status, is_retryable_transport, parse_retry_after};
 
+// The read side: match list, live tail, replay export.
+mod export;
+mod matches;
+mod tail;
+pub use export::{ExportFormat, ExportRequest};
+pub use matches::{MatchListRequest, MatchPage, MatchSummary};
+pub use tail::{Tail, TailEvent, TailFrom};
+
 /// Default of [`ClientBuilder::max_retries`].
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 /// Default of [`ClientBuilder::timeout`]: longer than the service's default request deadline

@@ -83,6 +83,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod proto;
+pub mod replay;
 pub mod server;
 pub mod service;
 pub mod store;

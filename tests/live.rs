@@ -24,7 +24,50 @@ backend_tests!(
     the_websocket_tail_carries_the_same_frames,
     shutdown_closes_subscribers_cleanly,
     bad_requests_the_cap_and_auth,
+    the_client_tails_and_resumes,
 );
+
+async fn the_client_tails_and_resumes(backend: Backend) {
+    use session_events::client::{Client, TailEvent, TailFrom};
+    let app = spawn_app(backend).await;
+    let mut m = new_match(8);
+    let id = match_id(&m);
+    for i in 0..3 {
+        app.store(&m.frame(i), "n1").await;
+    }
+    let client = Client::new(&app.base).unwrap();
+    let since = chrono::DateTime::from_timestamp_millis(DEFAULT_START_UNIX_MS).unwrap();
+    let mut tail = client.tail(&id, TailFrom::Since(since)).await.unwrap();
+    app.store(&m.frame(3), "n1").await;
+    for want in 0..4u32 {
+        match tokio::time::timeout(LIVENESS, tail.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(TailEvent::Frame { event, .. }) => assert_eq!(event.data.frame_index, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    let last = tail.last_id().unwrap().to_owned();
+    drop(tail);
+    app.store(&m.frame(4), "n1").await;
+    let mut resumed = client.tail(&id, TailFrom::After(last)).await.unwrap();
+    match tokio::time::timeout(LIVENESS, resumed.next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(TailEvent::Frame { event, .. }) => assert_eq!(event.data.frame_index, 4),
+        other => panic!("{other:?}"),
+    }
+    let err = client
+        .tail("nope", TailFrom::Now)
+        .await
+        .err()
+        .expect("a bad id is refused");
+    assert_eq!(err.status(), Some(400));
+}
 
 /// Liveness only: a frame the service made durable reaches a tail well within this.
 const LIVENESS: Duration = Duration::from_secs(60);
@@ -276,10 +319,7 @@ impl StalledTail {
                 head_done = true;
             }
             // De-chunk what is complete.
-            loop {
-                let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-                    break;
-                };
+            while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
                 let size =
                     usize::from_str_radix(std::str::from_utf8(&raw[..eol]).unwrap().trim(), 16)
                         .unwrap();

@@ -14,7 +14,57 @@ backend_tests!(
     list_order_counts_and_timestamps,
     filters_and_paging_have_no_gaps_or_repeats,
     one_match_and_its_errors,
+    the_client_pages_the_list,
 );
+
+async fn the_client_pages_the_list(backend: Backend) {
+    use session_events::client::{Client, MatchListRequest};
+    let app = spawn_app(backend).await;
+    let mut posted = Vec::new();
+    for seed in 0..5u64 {
+        posted.push(
+            post_match(
+                &app,
+                300 + seed,
+                if seed % 2 == 0 { "a" } else { "b" },
+                &[1, 0],
+            )
+            .await,
+        );
+    }
+    posted.reverse();
+    let client = Client::new(&app.base).unwrap();
+    let mut req = MatchListRequest {
+        limit: Some(2),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = client.matches(&req).await.unwrap();
+        seen.extend(page.matches.iter().map(|m| m.match_id.clone()));
+        match page.next {
+            Some(next) => req.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, posted);
+    let only_a = client
+        .matches(&MatchListRequest {
+            node: Some("a".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(only_a.matches.len(), 3);
+    let one = client.match_summary(&posted[0]).await.unwrap().unwrap();
+    assert_eq!((one.frames, one.node_id.as_str()), (2, "a"));
+    assert!(one.first_timestamp < one.last_timestamp);
+    let none = client
+        .match_summary("11111111-2222-4333-8444-555555555555.a")
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -32,6 +32,9 @@ pub enum ClientError {
     /// The WebSocket stream failed (connect, protocol, reset).
     #[error("the WebSocket stream failed")]
     Stream(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+    /// Writing an export to its destination failed.
+    #[error("cannot write the export")]
+    Io(#[source] std::io::Error),
     /// The service answered success with a body this client does not understand.
     #[error("cannot decode the service's answer as {what}")]
     Decode {

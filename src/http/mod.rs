@@ -5,6 +5,7 @@ mod batch_ingest;
 pub mod body;
 mod envelope;
 mod error;
+mod export;
 mod health;
 mod ingest;
 mod live;
@@ -198,6 +199,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/session-events/{match_id}",
             get(read::match_events).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/session-events/{match_id}/export",
+            get(export::export).route_layer(guard(Scope::Read)),
         )
         .route(
             "/session-events/{match_id}/live",

@@ -122,6 +122,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub stats: Arc<PipelineStats>,
+    /// The service's store, for tests that make large data cheaply (straight `write_batch`).
+    pub raw_store: Arc<dyn session_events::store::Store>,
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<()>>,
@@ -169,6 +171,7 @@ pub async fn spawn_config(config: Config) -> TestApp {
             )
         });
     let stats = app.stats();
+    let raw_store = app.store();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         app.run(listener, async {
@@ -185,6 +188,7 @@ pub async fn spawn_config(config: Config) -> TestApp {
             .build()
             .unwrap(),
         stats,
+        raw_store,
         config,
         shutdown: Some(tx),
         handle: Some(handle),
