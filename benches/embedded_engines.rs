@@ -12,7 +12,7 @@
 //! never under /tmp, which may be tmpfs.
 //!
 //! ```text
-//! cargo bench --bench embedded_engines -- --warm-up-time 1 --measurement-time 5
+//! cargo bench --features bench-engines --bench embedded_engines -- --warm-up-time 1 --measurement-time 5
 //! ```
 
 use std::hint::black_box;

@@ -126,6 +126,13 @@ impl Input {
             frame::decode(&protobuf, Encoding::Protobuf).unwrap().frame,
             frame
         );
+        // The transcoder writes the oracle's `data` byte for byte (src/frame/differential.rs).
+        let node = NodeId::parse("node-1").unwrap();
+        let user = UserId::parse("user-1").unwrap();
+        let at = SystemTime::now();
+        let new = frame::decode_document(&json, Encoding::Json, &node, Some(&user), at).unwrap();
+        let old = EventDocument::build(&decoded, &node, Some(&user), at).unwrap();
+        assert_eq!(new.doc.bson.as_bytes(), old.bson.as_bytes());
         Self {
             name,
             frame,
@@ -205,8 +212,34 @@ fn build<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
 }
 
 /// The whole per-frame edge cost: decode + validate + build. Throughput: the body's own size.
+/// What ingest does per frame: request bytes → stored document (the single-pass transcoder,
+/// `frame::decode_document`), beside the previous path (`oracle_decode_build`: decode into the
+/// prost structs, then `EventDocument::build`) in the same run.
 fn decode_build<M: Measurement>(c: &mut Criterion<M>, inputs: &[Input]) {
     let mut g = c.benchmark_group("decode_build");
+    for i in inputs {
+        for (kind, body, enc) in [
+            ("json", &i.json, Encoding::Json),
+            ("json_proto_names", &i.proto_names, Encoding::Json),
+            ("protobuf", &i.protobuf, Encoding::Protobuf),
+        ] {
+            g.throughput(Throughput::Bytes(body.len() as u64));
+            g.bench_with_input(BenchmarkId::new(kind, i.name), body, |b, body| {
+                b.iter(|| {
+                    frame::decode_document(
+                        black_box(body),
+                        enc,
+                        &i.node,
+                        Some(&i.user),
+                        SystemTime::now(),
+                    )
+                    .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("oracle_decode_build");
     for i in inputs {
         for (kind, body, enc) in [
             ("json", &i.json, Encoding::Json),

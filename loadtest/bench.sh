@@ -46,6 +46,12 @@
 #   (e)     (b)-(d) and (o) with the embedded store (no MONGO_URI, DATA_DIR in the temp dir)
 #   (n)     (b)+(c) with NULL_STORE=true: a sink that acknowledges every frame and keeps none,
 #           i.e. HTTP + decode + build + queue + batching + acknowledgement alone
+#   (t)     transports side by side: on the embedded store and on the null store, one fresh
+#           service each, loadgen --transport http, ws and batch (BATCH_FRAMES per POST) in
+#           turn, TRANSPORT_ROUNDS rounds of TRANSPORT_SECONDS at TRANSPORT_RATE: frames/s,
+#           service CPU µs per acknowledged frame (/proc ticks), load generator CPU µs per frame
+#           sent; medians over the rounds. `BENCH_ONLY=transports loadtest/bench.sh` runs the
+#           build and this step only (~2 minutes)
 # Frames: profile session (~10.7 KB protojson, ~14 KB once stored), JSON, no gzip.
 # Knobs (environment, defaults): P99_BOUND_MS 500, STEP_SECONDS 10, CEILING_FRAMES 4000,
 #   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 and EMBEDDED_WRITERS 1 (the ceiling's,
@@ -53,7 +59,8 @@
 #   MAX_RATE 32000, BISECT 2, LINGER_MS 5 (the services' BATCH_LINGER), EMBEDDED_CACHE_MIB 64,
 #   NULL_START 500, OVERLOAD_FACTOR 3, OVERLOAD_SECONDS 15, OVERLOAD_QUEUE_MIB 8,
 #   OVERLOAD_FERRETDB_ENV "BATCH_MAX_DOCS=50",
-#   OVERLOAD_EMBEDDED_ENV "WRITERS=1 BATCH_MAX_DOCS=1", OVERLOAD_IN_FLIGHT 20000.
+#   OVERLOAD_EMBEDDED_ENV "WRITERS=1 BATCH_MAX_DOCS=1", OVERLOAD_IN_FLIGHT 20000,
+#   TRANSPORT_RATE 1000, TRANSPORT_SECONDS 8, TRANSPORT_ROUNDS 3, BATCH_FRAMES 100.
 # Everything started here is stopped by PID on exit (trap).
 set -euo pipefail
 
@@ -82,6 +89,10 @@ OVERLOAD_EMBEDDED_ENV="${OVERLOAD_EMBEDDED_ENV:-WRITERS=1 BATCH_MAX_DOCS=1}"
 # Durable acks: every queued frame is an outstanding request, so the generator must allow more
 # in flight than the queue holds, or it would drop sends before the service refuses any.
 OVERLOAD_IN_FLIGHT="${OVERLOAD_IN_FLIGHT:-20000}"
+TRANSPORT_RATE="${TRANSPORT_RATE:-1000}"
+TRANSPORT_SECONDS="${TRANSPORT_SECONDS:-8}"
+TRANSPORT_ROUNDS="${TRANSPORT_ROUNDS:-3}"
+BATCH_FRAMES="${BATCH_FRAMES:-100}"
 
 command -v jq >/dev/null || { echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench.sh: needs curl" >&2; exit 1; }
@@ -317,6 +328,60 @@ overload() {
 log "building (cargo build --release --bins --features bench-null-store)"
 cargo build --release --bins --features bench-null-store >&2
 GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
+
+# --- (t) transports ---------------------------------------------------------------------------
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# transports: fills $WORK/transports.md with the table of step (t).
+transports() {
+    local store t r json svc_us gen_us
+    local -A RATE_OF SVC_OF GEN_OF P99_OF
+    echo "| store | transport | rate/s offered | acknowledged/s | service CPU µs/frame | load generator CPU µs/frame | p99 ms | errors |" >"$WORK/transports.md"
+    echo "|---|---|---|---|---|---|---|---|" >>"$WORK/transports.md"
+    for store in embedded null; do
+        if [[ $store == null ]]; then
+            start_service svc-t-null NULL_STORE=true
+        else
+            start_service svc-t-embedded DATA_DIR="$WORK/data-transports"
+        fi
+        for ((r = 1; r <= TRANSPORT_ROUNDS; r++)); do
+            for t in http ws batch; do
+                STEP_SECONDS="$TRANSPORT_SECONDS" step "t-$store-$t-r$r" "$TRANSPORT_RATE" \
+                    --transport "$t" --batch-frames "$BATCH_FRAMES" --service-pid "$SVC_PID"
+                json="$STEP_JSON"
+                svc_us="$(jq -r --argjson ticks "$STEP_SVC_TICKS" 'if .acknowledged > 0 then ($ticks * 10000 / .acknowledged | floor) else "-" end' "$json")"
+                gen_us="$(jq '.loadgen_cpu_us_per_frame | floor' "$json")"
+                RATE_OF[$t]+="$(jq '.achieved_rate | floor' "$json") "
+                SVC_OF[$t]+="$svc_us "
+                GEN_OF[$t]+="$gen_us "
+                P99_OF[$t]+="$(jq .latency_ms.p99 "$json") "
+                echo "| $store | $t (round $r) | $TRANSPORT_RATE | $(jq '.achieved_rate | floor' "$json") | $svc_us | $gen_us | $(jq .latency_ms.p99 "$json") | $(jq .errors "$json") |" >>"$WORK/transports-rounds.md"
+            done
+        done
+        for t in http ws batch; do
+            echo "| $store | **$t** (median of $TRANSPORT_ROUNDS) | $TRANSPORT_RATE | $(tr ' ' '\n' <<<"${RATE_OF[$t]}" | grep . | median) | $(tr ' ' '\n' <<<"${SVC_OF[$t]}" | grep -v '^-$' | grep . | median) | $(tr ' ' '\n' <<<"${GEN_OF[$t]}" | grep . | median) | $(tr ' ' '\n' <<<"${P99_OF[$t]}" | grep . | median) | |" >>"$WORK/transports.md"
+            RATE_OF[$t]="" SVC_OF[$t]="" GEN_OF[$t]="" P99_OF[$t]=""
+        done
+        stop_service
+        rm -rf "$WORK/data-transports"
+    done
+    cat "$WORK/transports-rounds.md" >>"$WORK/transports.md"
+}
+
+if [[ "${BENCH_ONLY:-}" == transports ]]; then
+    echo "| store | rate/s | acked/scheduled | errors | dropped | late | achieved/s | p50 ms | p99 ms | loadgen CPU µs/frame | service CPU ticks | FerretDB CPU ticks | machine idle % | |" >"$WORK/steps.md"
+    LOAD_START="$(loadavg)"
+    log "(t) transports side by side at $TRANSPORT_RATE/s, $TRANSPORT_ROUNDS rounds of $TRANSPORT_SECONDS s"
+    transports
+    echo
+    echo "## Transports ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $GIT_REV, load average $LOAD_START -> $(loadavg))"
+    echo
+    echo "Frames: profile session, JSON; $MATCHES matches x $NODES nodes (ws: one stream per match; batch: $BATCH_FRAMES frames per POST per node)."
+    echo
+    cat "$WORK/transports.md"
+    exit 0
+fi
 FDB_ENV="$(scripts/mongo-server start "$WORK/ferretdb")"
 FDB_PID="$(sed -n 's/^PID=//p' <<<"$FDB_ENV")"
 FDB_URI="$(sed -n 's/^MONGO_URI=//p' <<<"$FDB_ENV")"
@@ -419,6 +484,9 @@ search null "$NULL_START"
 MAXR[null]="$MAX_GOOD" SVC_US[null]="$GOOD_SVC_US"
 RSS[null]="$(vm_hwm_mb "$SVC_PID")"
 stop_service
+
+log "(t) transports side by side at $TRANSPORT_RATE/s, $TRANSPORT_ROUNDS rounds of $TRANSPORT_SECONDS s"
+transports
 LOAD_END="$(loadavg)"
 
 # --- report -----------------------------------------------------------------------------------
@@ -512,6 +580,14 @@ for s in ferretdb embedded; do
     vs_ceiling="$([[ $s == embedded ]] && echo "- (throttled)" || ratio "$accepted" "${CEIL[$s]}")"
     echo "| $(label $s) | ${OVL_ENV[$s]}, QUEUE_MAX_BYTES ${OVL_QUEUE_MIB[$s]} MiB | ${OVL_RATE[$s]} | $(jq '.sent_rate|floor' "$j") | $(jq .late "$j") | $accepted | $(ratio "${OVL_RATE[$s]}" "$accepted") | $(ratio "$accepted" "${MAXR[$s]}") | $vs_ceiling | $(jq '.errors_by_status["503"] // 0' "$j") (${OVL_QUEUE_FULL[$s]}) | $(jq .unavailable_without_retry_after "$j") | $(jq -r '(.errors - (.errors_by_status["503"] // 0)) as $n | if $n == 0 then "0" else "\($n): \(.errors_by_status), transport \(.transport_errors_by_kind)" end' "$j") | $(jq -r '"\(.rejected_latency_ms.p50) / \(.rejected_latency_ms.p99)"' "$j") | $(jq -r '"\(.latency_ms.p50) / \(.latency_ms.p99)"' "$j") | ${OVL_QUEUE_PEAK[$s]} | ${OVL_RSS[$s]} | ${OVL_BOUND[$s]} |"
 done
+echo
+echo "### Transports (t)"
+echo
+echo "The same frames over one POST each, a WebSocket stream per match, and batch POSTs of $BATCH_FRAMES per node,"
+echo "at $TRANSPORT_RATE/s for $TRANSPORT_SECONDS s, $TRANSPORT_ROUNDS rounds interleaved; service CPU from /proc ticks"
+echo "over the step ÷ frames acknowledged, load generator CPU ÷ frames sent."
+echo
+cat "$WORK/transports.md"
 echo
 echo "### Steps"
 echo

@@ -58,6 +58,13 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// Bodies being received or decoded at once, in bytes (beyond: 503). 64 bodies of the
+    /// default 1 MiB limit.
+    pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+    /// Reads streaming at once (beyond: 503); each holds at most a page of events.
+    pub const MAX_READS_IN_FLIGHT: usize = 32;
+    /// A response the client does not take for this long is cut off (stalled readers).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
     pub const READY_HIGH_WATER: f64 = 0.9;
     /// Frames one WebSocket stream may have read and not yet answered; at the bound the server
@@ -115,19 +122,19 @@ pub struct Config {
     pub server_address: SocketAddr,
 
     /// Bound on connecting to, pinging and querying MongoDB (e.g. 10s, 250ms).
-    #[arg(long, env = "MONGO_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "MONGO_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub mongo_timeout: Duration,
 
     /// Request deadline: a POST not durable by then is answered 504 (safe to retry).
-    #[arg(long, env = "SERVER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SERVER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub server_timeout: Duration,
 
     /// Directory of the embedded store (used when MONGO_URI is unset).
     #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
-    /// Page cache of the embedded store, in bytes (part of the memory bound: peak RSS stays
-    /// under 2 × QUEUE_MAX_BYTES + EMBEDDED_CACHE_BYTES + ~64 MB).
+    /// Page cache of the embedded store, in bytes (a term of the memory bound, with the queue,
+    /// bodies and reads in flight: README, "The memory bound").
     #[arg(long, env = "EMBEDDED_CACHE_BYTES", default_value_t = defaults::EMBEDDED_CACHE_BYTES, value_parser = positive)]
     pub embedded_cache_bytes: usize,
 
@@ -148,11 +155,11 @@ pub struct Config {
     pub batch_max_bytes: usize,
 
     /// How long a writer waits for more frames after the first before writing a partial batch.
-    #[arg(long, env = "BATCH_LINGER", default_value = "5ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "BATCH_LINGER", default_value = "5ms", value_parser = parse_duration)]
     pub batch_linger: Duration,
 
     /// Writer threads; each keeps one batch in flight. Default: 4 on MongoDB, 1 on the
-    /// embedded store (see [`Config::writers`]).
+    /// embedded store.
     #[arg(long, env = "WRITERS", value_parser = positive)]
     pub writers: Option<usize>,
 
@@ -177,12 +184,12 @@ pub struct Config {
     pub ws_max_in_flight: usize,
 
     /// How often the server pings a WebSocket stream.
-    #[arg(long, env = "WS_PING_INTERVAL", default_value = "54s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WS_PING_INTERVAL", default_value = "54s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
 
     /// A WebSocket client that sends nothing (not even a pong) for this long is disconnected;
     /// also how long a reply may wait for a client that does not read.
-    #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub ws_idle_timeout: Duration,
 
     /// Most frames in one batch POST (application/x-ndjson, application/x-protobuf-delimited).
@@ -198,13 +205,27 @@ pub struct Config {
     pub metrics_address: Option<SocketAddr>,
 
     /// How long shutdown may take to finish requests and flush the queue.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
     /// Time a client has to send its request headers (cuts off slowloris clients); also how
     /// long an idle keep-alive connection stays open.
-    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+
+    /// Most bytes of request bodies being received or decoded at once (part of the memory
+    /// bound); beyond it POSTs get 503 + Retry-After.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = defaults::MAX_BODY_BYTES_IN_FLIGHT, value_parser = positive)]
+    pub max_body_bytes_in_flight: usize,
+
+    /// Most reads streaming at once (part of the memory bound); beyond it 503 + Retry-After.
+    #[arg(long, env = "MAX_READS_IN_FLIGHT", default_value_t = defaults::MAX_READS_IN_FLIGHT, value_parser = positive)]
+    pub max_reads_in_flight: usize,
+
+    /// How long a response may wait for the client to take more of it before the connection
+    /// is closed (a reader that stops reading holds memory and a read slot until then).
+    #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
 
     /// Most open client connections; more are closed on accept.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = positive)]
@@ -212,7 +233,7 @@ pub struct Config {
 
     /// On SIGTERM, how long /readyz reports 503 before the listener closes, so load balancers
     /// stop routing here first (e.g. 5s behind a Kubernetes Service).
-    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
     pub shutdown_drain_delay: Duration,
 
     /// Bearer tokens, comma-separated `scope:token` (scopes: write, read, metrics; several per
@@ -234,7 +255,7 @@ pub struct Config {
     pub live_max_subscribers: usize,
 
     /// Interval of keep-alive comments on an idle live tail.
-    #[arg(long, env = "LIVE_KEEP_ALIVE", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "LIVE_KEEP_ALIVE", default_value = "15s", value_parser = parse_duration)]
     pub live_keep_alive: Duration,
 
     /// Log format; filter with RUST_LOG (default info).
@@ -279,6 +300,9 @@ impl Default for Config {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
+            max_body_bytes_in_flight: defaults::MAX_BODY_BYTES_IN_FLIGHT,
+            max_reads_in_flight: defaults::MAX_READS_IN_FLIGHT,
+            send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
             live_buffer: defaults::LIVE_BUFFER,
@@ -317,6 +341,89 @@ fn parse_address(s: &str) -> Result<SocketAddr, String> {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| format!("{s:?} is not HOST:PORT or :PORT"))
+}
+
+/// A duration with its unit (`30s`, `250ms`, `2m`, `1h`); a bare number is refused with what
+/// to write instead, rather than humantime's "expected number at 0" or "time unit needed".
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "a duration needs a unit: write {s}s for seconds or {s}ms for milliseconds"
+        ));
+    }
+    humantime::parse_duration(s).map_err(|_| {
+        "not a duration: write a number and a unit, e.g. 30s, 250ms, 2m or 1h".to_owned()
+    })
+}
+
+/// One line for a command line or environment error, naming the setting by its environment
+/// variable and saying what is accepted. A value is echoed only for settings whose values are
+/// not secret: `AUTH_TOKENS` shows `***`. `None` when clap was asked for help or the version
+/// (print `e` as it is).
+pub fn describe_parse_error(e: &clap::Error) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    {
+        return None;
+    }
+    let string = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // clap names the argument `--server-timeout <SERVER_TIMEOUT>`: find it by its long name.
+    let command = Config::command();
+    let arg = string(ContextKind::InvalidArg).and_then(|shown| {
+        let long = shown.trim_start_matches('-');
+        let long = long.split([' ', '=']).next().unwrap_or_default().to_owned();
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()))
+            .cloned()
+    });
+    let Some(arg) = arg else {
+        // Anything else (an unknown flag...): clap's own first line, without its "error: ".
+        let text = e.render().to_string();
+        let line = text.lines().next().unwrap_or("invalid arguments");
+        return Some(line.trim_start_matches("error: ").to_owned());
+    };
+    let name = match (arg.get_env(), arg.get_long()) {
+        (Some(env), Some(long)) => format!("{} (--{long})", env.to_string_lossy()),
+        (None, Some(long)) => format!("--{long}"),
+        _ => arg.get_id().to_string(),
+    };
+    let secret = arg.is_hide_env_values_set();
+    let value = string(ContextKind::InvalidValue).map(|v| {
+        if secret {
+            "***".to_owned()
+        } else {
+            format!("{v:?}")
+        }
+    });
+    let reason = match e.kind() {
+        ErrorKind::ValueValidation => std::error::Error::source(e)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "not accepted".into()),
+        ErrorKind::InvalidValue => match e.get(ContextKind::ValidValue) {
+            Some(ContextValue::Strings(valid)) => format!("expected one of {}", valid.join(", ")),
+            _ => "not accepted".into(),
+        },
+        _ => {
+            let text = e.render().to_string();
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
+        }
+    };
+    Some(match value {
+        Some(value) => format!("invalid {name} value {value}: {reason}"),
+        None => format!("invalid {name}: {reason}"),
+    })
 }
 
 fn positive(s: &str) -> Result<usize, String> {
@@ -372,6 +479,74 @@ mod tests {
         .unwrap();
         assert_eq!(c.mongo_timeout, Duration::from_millis(250));
         assert_eq!(c.server_address, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn a_malformed_auth_token_is_never_echoed() {
+        for bad in [
+            "write:SECRETshort",
+            "admin:0123456789abcdefSECRET",
+            "0123456789abcdefSECRET",
+            "read:has spaces SECRET inside",
+        ] {
+            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
+            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_setting_is_one_line_naming_the_variable_and_what_to_write() {
+        let cases = [
+            (
+                &["--server-timeout", "abc"][..],
+                "SERVER_TIMEOUT",
+                "\"abc\": not a duration",
+            ),
+            (
+                &["--mongo-timeout", "30"],
+                "MONGO_TIMEOUT",
+                "needs a unit: write 30s",
+            ),
+            (
+                &["--ack-mode", "eventually"],
+                "ACK_MODE",
+                "expected one of durable, enqueue",
+            ),
+            (&["--queue-capacity", "0"], "QUEUE_CAPACITY", "above 0"),
+        ];
+        for (args, var, says) in cases {
+            let msg = describe_parse_error(&parse(args).unwrap_err()).unwrap();
+            assert!(
+                msg.contains(var) && msg.contains(says) && !msg.contains('\n'),
+                "{args:?}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_auth_token_is_never_echoed() {
+        for bad in [
+            "wrte:SECRETTOKEN0123456789",
+            "SECRETTOKEN0123456789",
+            "read:SECRET",
+        ] {
+            let err = parse(&["--auth-tokens", bad]).unwrap_err();
+            let msg = describe_parse_error(&err).unwrap();
+            assert!(
+                !msg.contains("SECRET") && msg.contains("AUTH_TOKENS") && msg.contains("***"),
+                "{bad}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_has_no_rustdoc_links() {
+        use clap::CommandFactory;
+        let help = Config::command().render_long_help().to_string();
+        assert!(!help.contains("[`"), "{help}");
     }
 
     #[test]

@@ -4,14 +4,19 @@
 //! # Layout and data flow
 //!
 //! ```text
-//! nodes ──POST /session-events──▶ http ──▶ pipeline ──▶ store (mongo | embedded)
-//!        ◀──200 once durable────── (ack) ◀─┘
+//! nodes ──POST /session-events (one frame | batch)──┐
+//!       ──POST /lobby-session-events (C++ agent)───┼─▶ http::submit ──▶ pipeline ──▶ store
+//!       ──WebSocket /ws, /v3/stream (streams)──────┘   (one decode,      (mongo | embedded)
+//!        ◀──200 / in-order reply once durable────────── one pipeline) ◀──ack──┘
 //! clients ──GET /session-events/{id}──▶ http ──▶ store (streamed back)
 //! ```
 //!
-//! - [`http`]: routes and middleware. A POST is decoded (protojson or protobuf, gzip/zstd) and
-//!   validated into a typed frame ([`frame`], [`proto`]), its ids parsed ([`ids`]), and the
-//!   stored document built; reads and health checks go straight to the store.
+//! - [`http`]: routes and middleware. Every ingest transport (a POST of one frame, a batch
+//!   POST, a WebSocket stream) hands each frame to the one shared `http::submit`, which turns
+//!   it in one pass from its bytes (protojson or protobuf) into the stored BSON document,
+//!   validated on the way ([`frame::decode_document`], driven by the schema tables in
+//!   [`proto::schema`]), with its ids parsed ([`ids`]), enqueues it and awaits its
+//!   acknowledgement; reads and health checks go straight to the store.
 //! - [`pipeline`]: a bounded crossbeam queue (a full queue is a 503, never an unbounded buffer)
 //!   drained by writer threads that group frames into batches, write each with one
 //!   `insert_many`, and acknowledge every request of the batch once it is durable.
@@ -20,7 +25,8 @@
 //! - [`service`] assembles it all from a [`config::Config`] and shuts down in order;
 //!   [`server`] is the HTTP/1+2 listener; [`metrics`] the Prometheus registry; [`logging`]
 //!   tracing setup; [`synth`] synthetic frames for tests, benches and load;
-//!   `client` (feature `client`, on by default) an HTTP client with retries.
+//!   `client` (feature `client`, on by default) an HTTP client with retries, a streaming
+//!   (WebSocket) sender and a batch sender.
 //!
 //! # Embedding the service
 //!

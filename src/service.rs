@@ -16,17 +16,50 @@ use crate::live::LiveHub;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
 use crate::server::{self, ServeOptions};
 use crate::store::embedded::EmbeddedStore;
-use crate::store::mongo::{MongoSettings, MongoStore};
+use crate::store::mongo::{ConnectError, MongoSettings, MongoStore};
 use crate::store::{Store, StoreError};
 
+/// Why the service could not start: each says which setting to change, in one line (the
+/// binary prints it once, with its causes, as `session-events: …`).
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error(
+        "invalid MONGO_URI {uri:?}: {reason} (expected mongodb://HOST[:PORT][/?OPTIONS] or \
+         mongodb+srv://NAME)"
+    )]
+    InvalidMongoUri { uri: String, reason: String },
+    #[error(
+        "cannot reach MongoDB at {hosts}: no answer within {waited:.1?} (MONGO_TIMEOUT is \
+         {timeout:?}): {cause}; check that it runs and that MONGO_URI points at it"
+    )]
+    MongoUnreachable {
+        hosts: String,
+        waited: std::time::Duration,
+        timeout: std::time::Duration,
+        cause: String,
+    },
     #[error("cannot connect to MongoDB at {uri}")]
     Mongo {
         uri: String,
         #[source]
-        source: StoreError,
+        source: ConnectError,
     },
+    #[error(
+        "DATA_DIR {} is not a directory: point DATA_DIR at a directory (created if missing)",
+        dir.display()
+    )]
+    DataDirNotADirectory { dir: PathBuf },
+    #[error(
+        "cannot create DATA_DIR {} ({error}): create it, or point DATA_DIR elsewhere",
+        dir.display()
+    )]
+    DataDirCreate { dir: PathBuf, error: std::io::Error },
+    #[error(
+        "DATA_DIR {} is not writable ({error}): make it writable for this user, or point \
+         DATA_DIR elsewhere",
+        dir.display()
+    )]
+    DataDirNotWritable { dir: PathBuf, error: std::io::Error },
     #[error("cannot open the embedded store in {}", dir.display())]
     Embedded {
         dir: PathBuf,
@@ -98,6 +131,8 @@ impl Service {
                 max_body_bytes: config.max_body_bytes,
                 ready_high_water: defaults::READY_HIGH_WATER,
                 auth: Auth::new(config.auth_tokens.clone()),
+                max_body_bytes_in_flight: config.max_body_bytes_in_flight,
+                max_reads_in_flight: config.max_reads_in_flight,
                 ws: WsSettings {
                     max_in_flight: config.ws_max_in_flight,
                     ping_interval: config.ws_ping_interval,
@@ -151,13 +186,26 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
                 write_concern: config.write_concern.clone(),
                 journal: config.write_journal,
             };
-            let store =
-                MongoStore::connect(&settings)
-                    .await
-                    .map_err(|source| StartupError::Mongo {
-                        uri: redact(uri),
-                        source,
-                    })?;
+            let store = MongoStore::connect(&settings).await.map_err(|e| match e {
+                ConnectError::InvalidUri(reason) => StartupError::InvalidMongoUri {
+                    uri: redact(uri),
+                    reason,
+                },
+                ConnectError::Unreachable {
+                    hosts,
+                    waited,
+                    cause,
+                } => StartupError::MongoUnreachable {
+                    hosts,
+                    waited,
+                    timeout: config.mongo_timeout,
+                    cause,
+                },
+                source => StartupError::Mongo {
+                    uri: redact(uri),
+                    source,
+                },
+            })?;
             tracing::info!(
                 uri = %redact(uri),
                 database = %config.database_name,
@@ -168,6 +216,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
         }
         None => {
             let dir = config.data_dir.clone();
+            check_data_dir(&dir)?;
             let store = EmbeddedStore::open_with_cache(&dir, config.embedded_cache_bytes).map_err(
                 |source| StartupError::Embedded {
                     dir: dir.clone(),
@@ -181,6 +230,26 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
             Ok(Arc::new(store))
         }
     }
+}
+
+/// DATA_DIR is (or can be made) a directory this process can write to: said plainly here
+/// rather than as the store's "File exists (os error 17)".
+fn check_data_dir(dir: &std::path::Path) -> Result<(), StartupError> {
+    let owned = || dir.to_path_buf();
+    if dir.exists() && !dir.is_dir() {
+        return Err(StartupError::DataDirNotADirectory { dir: owned() });
+    }
+    std::fs::create_dir_all(dir).map_err(|error| StartupError::DataDirCreate {
+        dir: owned(),
+        error,
+    })?;
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| StartupError::DataDirNotWritable {
+            dir: owned(),
+            error,
+        })
 }
 
 /// The connection string without its password, for logs and error messages.
@@ -254,6 +323,7 @@ impl App {
         let options = ServeOptions {
             header_read_timeout: self.config.header_read_timeout,
             max_connections: self.config.max_connections,
+            send_timeout: self.config.send_timeout,
         };
         let router = self.router();
         let requests_done = server::serve(listener, router, options, stop, || {

@@ -196,6 +196,31 @@ async fn shell_and_assets_are_served_with_a_strict_policy() {
             .unwrap();
         assert_eq!(again.status(), 304, "{path}: revalidation is cheap");
     }
+    // Compressed for browsers that accept it (every one does), identical once decompressed.
+    // (A client that leaves the body as it came.)
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .no_zstd()
+        .build()
+        .unwrap();
+    let get = |encoding: &'static str| {
+        raw.get(app.url("/ui/assets/match.js"))
+            .header("accept-encoding", encoding)
+            .send()
+    };
+    let plain = get("identity").await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.unwrap();
+    let gz = get("gzip").await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let gz = gz.bytes().await.unwrap();
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+    println!("match.js: {} bytes, {} gzipped", plain.len(), gz.len());
+    assert_eq!(back, plain);
+    assert!(gz.len() < plain.len());
+
     let missing = app
         .http
         .get(app.url("/ui/assets/nope.js"))
@@ -343,7 +368,7 @@ async fn match_page_shows_score_timeline_roster_and_a_top_view_that_follows_the_
     if backend == Backend::Embedded {
         maybe_save_screenshot("ui-match.png", &tab.screenshot().await);
     }
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -399,7 +424,7 @@ async fn a_hostile_display_name_is_shown_as_text() {
     assert_eq!(images, 0, "no image element was made from a name");
     assert_eq!(scripts, 1, "only the app's own module script");
     assert!(!pwned, "no script from a name ran");
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -459,9 +484,39 @@ async fn the_page_asks_for_the_read_token_and_sends_it() {
         .await;
     assert_eq!(kept, READER, "kept for this tab");
 
+    // The live tail carries the token too (fetch streaming, not EventSource).
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tab.wait_for::<bool>(
+        "the live tail connected with the token",
+        "document.getElementById('live-status').dataset.state === 'live'",
+    )
+    .await;
+    let resp = app
+        .http
+        .post(app.url("/session-events"))
+        .bearer_auth(WRITER)
+        .header("content-type", "application/json")
+        .header("x-node-id", "node1")
+        .body(synth::to_json(&m.frame(1)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    tab.wait_for::<String>(
+        "the live frame behind auth",
+        "(t => t.startsWith('frame 2 of 2') && t)(document.getElementById('frame-label').innerText)",
+    )
+    .await;
+
     // A reload keeps the token (same tab); forgetting it brings the prompt back.
     tab.page.reload().await.unwrap();
-    wait_loaded(&tab, 1).await;
+    wait_loaded(&tab, 2).await;
     tab.page
         .find_element("#forget-token")
         .await
@@ -474,7 +529,7 @@ async fn the_page_asks_for_the_read_token_and_sends_it() {
         "!!document.getElementById('auth-form')",
     )
     .await;
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -513,7 +568,7 @@ async fn unknown_matches_bad_ids_and_unknown_pages_are_explained() {
         .await;
     println!("unknown page: {msg}");
     assert!(msg.contains("/ui/nothing/here"));
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -572,7 +627,7 @@ async fn a_store_outage_is_explained_and_try_again_recovers() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     wait_loaded(&tab, 3).await;
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -641,7 +696,7 @@ async fn measure_a_5000_frame_match_page() {
         heap_loaded / 1e6,
         heap_scrubbed / 1e6
     );
-    tab.assert_clean();
+    tab.assert_clean().await;
     browser.close().await;
 }
 
@@ -654,4 +709,344 @@ async fn heap_after_gc(tab: &Tab) -> f64 {
         .expect("HeapProfiler.collectGarbage");
     tokio::time::sleep(Duration::from_millis(200)).await;
     tab.eval("performance.memory.usedJSHeapSize").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matches_list_filters_pages_and_links_to_each_match() {
+    let app = spawn_app(Backend::Embedded).await;
+    // Older matches on other nodes, so the list looks like a real one.
+    for (seed, node, n) in [
+        (165, "eu-west-1", 4),
+        (166, "eu-west-2", 2),
+        (167, "us-east-1", 5),
+    ] {
+        post_frames(&app, &mut new_match(seed), 0..n, node, |_| {}).await;
+    }
+    let (a, _) = post_frames(&app, &mut new_match(161), 0..3, "alpha", |_| {}).await;
+    // Apart in time, so "most recently active first" has one answer.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (b, _) = post_frames(&app, &mut new_match(162), 0..2, "beta", |_| {}).await;
+    let browser = Chromium::launch().await;
+    let tab = browser.open(&app.url("/")).await;
+    let rows: Vec<Vec<String>> = tab
+        .wait_for(
+            "both matches in the list",
+            "(rows => rows.length >= 5 && rows)([...document.querySelectorAll('tr.match-row')]\
+             .map(tr => [...tr.children].map(td => td.innerText)))",
+        )
+        .await;
+    println!("rows: {rows:?}");
+    // Most recently active first: b was posted last.
+    assert_eq!(rows[0][0], b);
+    assert_eq!(rows[1][0], a);
+    assert_eq!((rows[1][1].as_str(), rows[1][5].as_str()), ("alpha", "3"));
+    assert_eq!((rows[0][1].as_str(), rows[0][5].as_str()), ("beta", "2"));
+    maybe_save_screenshot("ui-matches.png", &tab.screenshot().await);
+
+    // The node filter, as a person uses it: type, submit; the URL keeps it.
+    let node = tab.page.find_element("#filter-node").await.unwrap();
+    node.click().await.unwrap();
+    node.type_str("alpha").await.unwrap();
+    node.press_key("Enter").await.unwrap();
+    let only: Vec<String> = tab
+        .wait_for(
+            "only alpha's match",
+            "(ids => ids.length === 1 && location.search.includes('node=alpha') && ids)\
+             ([...document.querySelectorAll('a.match-link')].map(a => a.innerText))",
+        )
+        .await;
+    assert_eq!(only.as_slice(), std::slice::from_ref(&a));
+
+    // The time range: only b was active after `between`.
+    let since = between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tab.goto(&app.url(&format!("/ui/matches?since={since}")))
+        .await;
+    let recent: Vec<String> = tab
+        .wait_for(
+            "only the match active since then",
+            "(ids => ids.length > 0 && ids)([...document.querySelectorAll('a.match-link')].map(a => a.innerText))",
+        )
+        .await;
+    println!("active since {since}: {recent:?}");
+    assert_eq!(recent.as_slice(), std::slice::from_ref(&b));
+    let shown: String = tab
+        .eval("document.getElementById('filter-since').value")
+        .await;
+    assert!(!shown.is_empty(), "the form shows the range in use");
+
+    // Paging, one match per page.
+    tab.goto(&app.url("/ui/matches?limit=1")).await;
+    let first: String = tab
+        .wait_for(
+            "page 1",
+            "(a => a && a.innerText)(document.querySelector('a.match-link'))",
+        )
+        .await;
+    tab.page
+        .find_element("#next-page")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let second: String = tab
+        .wait_for(
+            "page 2",
+            "location.search.includes('after=') && (a => a && a.innerText)(document.querySelector('a.match-link'))",
+        )
+        .await;
+    println!("page 1: {first}, page 2: {second}");
+    assert_eq!((first.as_str(), second.as_str()), (b.as_str(), a.as_str()));
+
+    // Each row links to its match page, inside the app (no reload).
+    let _: bool = tab.eval("(window.__same_document = true)").await;
+    tab.page
+        .find_element("a.match-link")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_loaded(&tab, 3).await;
+    let (path, same): (String, bool) = tab
+        .eval("[location.pathname, window.__same_document === true]")
+        .await;
+    assert_eq!(path, format!("/ui/matches/{a}"));
+    assert!(same, "followed without reloading the page");
+    tab.assert_clean().await;
+    browser.close().await;
+}
+
+/// The page's own modules, run in Chromium: frames in every spelling producers and service
+/// versions use (the engine.v1 schema names, the lowerCamelCase an older service emitted, proto
+/// names) read the same; the live-tail parser survives chunks split anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_reads_every_field_spelling_and_sse_split_anywhere() {
+    let app = spawn_app(Backend::Embedded).await;
+    let browser = Chromium::launch().await;
+    let tab = browser.open(&app.url("/ui/matches")).await;
+    let fixtures: Vec<serde_json::Value> = [
+        "frame_json_names.json",
+        "frame_legacy_camel.json",
+        "frame_proto_names.json",
+    ]
+    .iter()
+    .map(|f| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(f);
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    })
+    .collect();
+    let read: Vec<serde_json::Value> = tab
+        .eval(&format!(
+            "(async () => {{ const f = await import('/ui/assets/frame.js'); \
+             return {}.map(fr => {{ const rec = f.compactFrame({{data: fr}}, new f.Interner()); \
+               return {{rec, timeline: f.timelineEntries({{data: fr}}, rec), info: f.matchInfo({{data: fr}})}}; }}); }})()",
+            serde_json::to_string(&fixtures).unwrap()
+        ))
+        .await;
+    println!("read as: {}", read[0]);
+    assert_eq!(read[1], read[0], "old lowerCamelCase keys read the same");
+    assert_eq!(read[2], read[0], "proto names read the same");
+    // And what was read is the frame's content, not defaults.
+    let s = &fixtures[0]["session"];
+    let rec = &read[0]["rec"];
+    assert_eq!(rec["clock"], s["game_clock_display"]);
+    assert_eq!(rec["blue"], s["blue_points"].as_i64().unwrap_or(0));
+    assert_eq!(rec["orange"], s["orange_points"].as_i64().unwrap_or(0));
+    assert_eq!(rec["disc"], s["disc"]["position"]);
+    let players: Vec<serde_json::Value> = s["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["players"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let names: Vec<&serde_json::Value> = rec["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
+    assert_eq!(
+        names,
+        players.iter().map(|p| &p["name"]).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        rec["players"][0]["slot"],
+        players[0]["playerid"].as_i64().unwrap_or(0)
+    );
+    assert_eq!(rec["players"][0]["pos"], players[0]["head"]["position"]);
+    assert_eq!(
+        rec["players"][0]["stats"][0],
+        players[0]["stats"]["points"].as_i64().unwrap_or(0)
+    );
+    assert_eq!(read[0]["info"]["sessionId"], s["sessionid"]);
+
+    let messages: Vec<serde_json::Value> = tab
+        .eval(
+            r#"(async () => { const { SseParser } = await import('/ui/assets/live.js');
+               const got = []; const p = new SseParser(m => got.push(m));
+               const text = ': keep-alive\n\nevent: frame\nid: c1\ndata: {"a":1}\n\n' +
+                 'event: lagged\r\ndata: {"skipped":3}\r\n\r\ndata: x\ndata: y\n\n';
+               for (const ch of text) p.push(ch);
+               return got; })()"#,
+        )
+        .await;
+    println!("SSE messages: {messages:?}");
+    assert_eq!(
+        messages,
+        [
+            serde_json::json!({"event": "frame", "id": "c1", "data": "{\"a\":1}"}),
+            serde_json::json!({"event": "lagged", "id": null, "data": "{\"skipped\":3}"}),
+            serde_json::json!({"event": "message", "id": null, "data": "x\ny"}),
+        ]
+    );
+    tab.assert_clean().await;
+    browser.close().await;
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_frame_appears_without_reload() {
+    let app = spawn_app(Backend::Embedded).await;
+    let mut m = new_match(163);
+    let (id, _) = post_frames(&app, &mut m, 0..5, "node1", |_| {}).await;
+    let browser = Chromium::launch().await;
+    let tab = browser
+        .open(&app.url(&format!("/ui/matches/{id}?live=1")))
+        .await;
+    wait_loaded(&tab, 5).await;
+    tab.wait_for::<bool>(
+        "the live tail connected",
+        "document.getElementById('live-status').dataset.state === 'live'",
+    )
+    .await;
+    let _: bool = tab.eval("(window.__same_document = true)").await;
+
+    // One after another, as a node posts them: the page shows live frames in arrival order.
+    let mut more = Vec::new();
+    for i in 5..8 {
+        let f = m.frame(i);
+        app.store(&f, "node1").await;
+        more.push(f);
+    }
+    let label: String = tab
+        .wait_for(
+            "the live frames on the page",
+            "(t => t.startsWith('frame 8 of 8') && t)(document.getElementById('frame-label').innerText)",
+        )
+        .await;
+    println!(
+        "after 3 live frames: {label}; {}",
+        tab.text("#live-status").await
+    );
+    let s = more[2].session.as_ref().unwrap();
+    assert_eq!(tab.text("#score-blue").await, s.blue_points.to_string());
+    assert!(
+        tab.text("#game-clock")
+            .await
+            .contains(&s.game_clock_display)
+    );
+    let (x, z) = disc_marker(&tab).await;
+    assert!((x - disc(&more[2])[0]).abs() < 0.01 && (z - disc(&more[2])[2]).abs() < 0.01);
+    assert!(
+        tab.eval::<bool>("window.__same_document === true").await,
+        "no reload"
+    );
+
+    // Stopping closes the tail; a frame posted meanwhile shows once following resumes.
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    tab.wait_for::<bool>(
+        "the tail closed",
+        "!('state' in document.getElementById('live-status').dataset) && !location.search.includes('live=1')",
+    )
+    .await;
+    post_frames(&app, &mut m, 8..9, "node1", |_| {}).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let label = tab.text("#frame-label").await;
+    println!("1 s after a frame posted while not following: {label}");
+    assert!(label.starts_with("frame 8 of 8"), "{label}");
+    tab.page
+        .find_element("#live-toggle")
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let label: String = tab
+        .wait_for(
+            "the frame posted while not following",
+            "(t => t.startsWith('frame 9 of 9') && t)(document.getElementById('frame-label').innerText)",
+        )
+        .await;
+    println!("after following again: {label}");
+    tab.assert_clean().await;
+    browser.close().await;
+}
+
+/// The policy is in force in the browser, not only in a header: markup strings, inline
+/// handlers, inline scripts and string timers are refused, and the harness sees the violation
+/// reports (so `assert_clean` can fail). DevTools' own evaluation bypasses CSP, so each attempt
+/// is one that page code would make, checked by its effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_enforces_the_policy() {
+    let app = spawn_app(Backend::Embedded).await;
+    let browser = Chromium::launch().await;
+    let tab = browser.open(&app.url("/ui/matches")).await;
+    tab.wait_for::<String>(
+        "the list view",
+        "document.getElementById('matches-status').innerText",
+    )
+    .await;
+    let attempts: serde_json::Value = tab
+        .eval(
+            "(async () => { const r = {}; const t = (k, f) => { try { f(); r[k] = 'allowed'; } \
+               catch (e) { r[k] = e.name; } }; \
+             t('innerHTML', () => { document.createElement('div').innerHTML = '<b>x</b>'; }); \
+             t('handler', () => { const b = document.createElement('button'); \
+               b.setAttribute('onclick', 'window.__ran_handler = 1'); document.body.append(b); b.click(); }); \
+             t('script', () => { const sc = document.createElement('script'); \
+               sc.textContent = 'window.__ran_script = 1'; document.body.append(sc); }); \
+             t('timer', () => { setTimeout('window.__ran_timer = 1', 0); }); \
+             await new Promise(res => setTimeout(res, 200)); \
+             r.ran = ['__ran_handler', '__ran_script', '__ran_timer'].filter(k => k in window); \
+             return r; })()",
+        )
+        .await;
+    println!("attempts: {attempts}");
+    assert_eq!(
+        attempts["innerHTML"], "TypeError",
+        "Trusted Types refuse markup strings"
+    );
+    assert_eq!(
+        attempts["ran"],
+        serde_json::json!([]),
+        "no injected code ran"
+    );
+    // The page's own reports, which `assert_clean` fails on; an uncaught error counts too.
+    let _: bool = tab
+        .eval("(setTimeout(() => { throw new Error('boom'); }, 0), true)")
+        .await;
+    let problems: Vec<String> = tab
+        .wait_for(
+            "the uncaught error reported",
+            "(p => p.some(x => x.includes('boom')) && p)(window.__problems)",
+        )
+        .await;
+    println!("reported: {problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .filter(|p| p.starts_with("violation: require-trusted-types-for"))
+            .count()
+            >= 3
+    );
+    browser.close().await;
 }

@@ -13,6 +13,35 @@ pub fn decode_and_round_trip(body: &[u8], encoding: Encoding) {
     }
 }
 
+/// The transcoder (`frame::decode_document`, what ingest runs) and the oracle (`frame::decode`
+/// + `EventDocument::build`) agree: both refuse (for the same reason) or both store the same
+/// bytes.
+pub fn transcoder_agrees_with_oracle(body: &[u8], encoding: Encoding) {
+    let node = NodeId::parse("fuzz-node").unwrap();
+    let received_at = UNIX_EPOCH + Duration::from_millis(1_750_000_000_000);
+    let new = frame::decode_document(body, encoding, &node, None, received_at);
+    let old = frame::decode(body, encoding)
+        .map(|d| EventDocument::build(&d, &node, None, received_at));
+    match (new, old) {
+        (Ok(new), Ok(Ok(old))) => assert!(
+            new.doc.bson.as_bytes() == old.bson.as_bytes(),
+            "stored documents differ:\n  transcoder: {:?}\n  oracle:     {:?}",
+            new.doc.bson,
+            old.bson
+        ),
+        (Err(new), Err(old)) => assert_eq!(
+            new.reason(),
+            old.reason(),
+            "refused for different reasons: transcoder {new}, oracle {old}"
+        ),
+        (new, old) => panic!(
+            "verdicts differ: transcoder {:?}, oracle {:?}",
+            new.map(|i| i.doc.id),
+            old.map(|d| d.map(|d| d.id))
+        ),
+    }
+}
+
 /// Accepted frame → stored document → served JSON → decoded again: the same frame.
 pub fn round_trip(decoded: &DecodedFrame) {
     let node = NodeId::parse("fuzz-node").unwrap();

@@ -4,13 +4,12 @@
 
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
+use super::body::{self, Coding};
 use super::{ApiError, AppState, batch_ingest, submit};
 use crate::frame::Encoding;
 use crate::ids::{NodeId, UserId};
@@ -29,30 +28,48 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let deadline = started + app.settings.request_timeout;
     let request = async {
         let kind = body_kind(headers)?;
+        let coding = Coding::from_headers(headers)?;
         let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
         let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
         let limit = match kind {
             BodyKind::Frame(_) => app.settings.max_body_bytes,
             BodyKind::Batch(_) => app.settings.batch.max_bytes,
         };
-        let body = read_body(body, limit, deadline).await?;
-        Ok::<_, ApiError>((kind, node, user, body))
+        // Reserved from the shared body budget (503 beyond it) as the bytes arrive.
+        let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
+        Ok::<_, ApiError>((kind, coding, limit, node, user, received))
     };
-    let (kind, node, user, body) = request.await.inspect_err(submit::count_rejection)?;
+    let (kind, coding, limit, node, user, received) =
+        request.await.inspect_err(submit::count_rejection)?;
+    // Decompression and decoding are CPU work: off the runtime when the body is big, so they
+    // never hold up other requests or the probes (see `body::off_runtime`).
+    let inline = coding == Coding::Identity && received.bytes.len() <= body::INLINE_DECODE_BYTES;
     let encoding = match kind {
         BodyKind::Frame(encoding) => encoding,
         BodyKind::Batch(format) => {
-            return Ok(
-                batch_ingest::store(app, format, body, &node, user.as_ref(), deadline).await,
-            );
+            let (body, permit) =
+                body::off_runtime(inline, move || body::decompress(received, coding, limit))
+                    .await?
+                    .inspect_err(submit::count_rejection)?;
+            let response =
+                batch_ingest::store(app, format, body, &node, user.as_ref(), deadline).await;
+            drop(permit);
+            return Ok(response);
         }
     };
 
-    let pending = submit::submit(app, &body, encoding, &node, user.as_ref(), deadline)?;
-    // Free the body before waiting for the write: a waiting request then holds only its
-    // queued document, which the queue's byte bound counts. Held across the wait, the body
-    // and the decoded frame added ~3 × a body per waiting request to RSS under overload.
-    drop(body);
+    let app2 = app.clone();
+    let pending = body::off_runtime(inline, move || {
+        let (body, permit) =
+            body::decompress(received, coding, limit).inspect_err(submit::count_rejection)?;
+        let pending = submit::submit(&app2, &body, encoding, &node, user.as_ref(), deadline);
+        // Free the body (and its budget) before waiting for the write: a waiting request then
+        // holds only its queued document, which the queue's byte bound counts. Held across the
+        // wait, the body and the decoded frame added ~3 × a body per waiting request to RSS.
+        drop((body, permit));
+        pending
+    })
+    .await??;
     let accepted = pending.wait().await?;
     let status = if accepted.durable {
         StatusCode::OK
@@ -61,7 +78,11 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     };
     Ok((
         status,
-        Json(json!({ "success": true, "match_id": accepted.match_id })),
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        submit::success_body(&accepted.match_id),
     )
         .into_response())
 }
@@ -110,28 +131,4 @@ pub(super) fn header_str<'a>(
                 .map_err(|_| ApiError::BadRequest(format!("header {name} is not visible ASCII")))
         })
         .transpose()
-}
-
-/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline.
-async fn read_body(body: Body, limit: usize, deadline: Instant) -> Result<bytes::Bytes, ApiError> {
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout_at(deadline.into(), read).await {
-        Err(_) => Err(ApiError::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadBody(crate::logging::error_chain(&e))),
-    }
-}
-
-/// The limit can trip inside the decompressor (raw bytes) or in `to_bytes` (decompressed):
-/// look through the whole cause chain.
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }

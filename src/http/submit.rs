@@ -48,23 +48,22 @@ pub fn count_rejection(e: &ApiError) {
     counter!(m::FRAMES_REJECTED, "reason" => e.reason()).increment(1);
 }
 
-/// Decodes and validates one frame and builds its stored document: the decoder boundary.
+/// Decodes and validates one frame and builds its stored document: the decoder boundary,
+/// [`frame::decode_document`] (the single-pass transcoder).
 pub fn document(
     bytes: &[u8],
     encoding: Encoding,
     node: &NodeId,
     user: Option<&UserId>,
 ) -> Result<EventDocument, ApiError> {
-    let decoded = frame::decode(bytes, encoding)?;
-    if decoded.unknown_fields > 0 {
-        counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(decoded.unknown_fields));
+    let ingested = frame::decode_document(bytes, encoding, node, user, SystemTime::now())?;
+    if ingested.unknown_fields > 0 {
+        counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(ingested.unknown_fields));
     }
-    Ok(EventDocument::build(
-        &decoded,
-        node,
-        user,
-        SystemTime::now(),
-    )?)
+    let doc = ingested.doc;
+    // Both stores keep what MongoDB can: one document of at most 16 MiB.
+    frame::limits::check_document(&doc)?;
+    Ok(doc)
 }
 
 /// Decodes, builds and enqueues one frame, answered by `deadline`. Never blocks: a full queue
@@ -77,7 +76,12 @@ pub fn submit(
     user: Option<&UserId>,
     deadline: Instant,
 ) -> Result<Pending, ApiError> {
-    document(bytes, encoding, node, user)
+    // While the store's writes are failing (a full disk), refuse at once rather than at the
+    // deadline; the store lets one through now and then to find out whether it recovered.
+    app.store
+        .accepting_writes()
+        .map_err(|e| ApiError::WritesFailing(crate::logging::error_chain(&e)))
+        .and_then(|()| document(bytes, encoding, node, user))
         .and_then(|doc| enqueue(app, doc, deadline))
         .inspect_err(count_rejection)
 }
@@ -130,6 +134,25 @@ impl Pending {
             durable: true,
         })
     }
+}
+
+/// `{"success":true,"match_id":"…"}`, the body of an accepted frame, written without a JSON
+/// tree (a `serde_json::Value` map cost a handful of allocations per frame).
+pub fn success_body(match_id: &str) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"success":true,"match_id":""#;
+    let mut out = Vec::with_capacity(HEAD.len() + match_id.len() + 2);
+    out.extend_from_slice(HEAD);
+    // A match id is a uuid and a node id; escape anyway so the body is JSON whatever it holds.
+    for c in match_id.bytes() {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+    out.extend_from_slice(b"\"}");
+    out
 }
 
 /// One frame's result as the batch POST and the WebSocket stream answer it:

@@ -23,9 +23,14 @@
 //! `innerHTML = string` throws instead of parsing markup. `nosniff` stops a browser from
 //! reading a JSON answer as script.
 
+use std::io::Write;
+use std::sync::OnceLock;
+
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 use super::ApiError;
 
@@ -89,20 +94,75 @@ pub async fn path(Path(path): Path<String>, headers: HeaderMap) -> Response {
     }
 }
 
+/// The gzip of `bytes` (one of the embedded files) when that is smaller, made once on first use:
+/// the files never change at run time, so compressing per request would be waste. It cuts the
+/// first load from about 58 KB to about 20 KB.
+fn gzipped(bytes: &'static [u8]) -> Option<&'static [u8]> {
+    static ALL: OnceLock<Vec<(usize, Vec<u8>)>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        std::iter::once(INDEX)
+            .chain(ASSETS.iter().map(|a| a.bytes))
+            .filter_map(|b| {
+                let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+                gz.write_all(b).ok()?;
+                let gz = gz.finish().ok()?;
+                (gz.len() < b.len()).then_some((b.as_ptr() as usize, gz))
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(at, _)| *at == bytes.as_ptr() as usize)
+        .map(|(_, gz)| gz.as_slice())
+}
+
+/// Whether the client accepts gzip (`Accept-Encoding: gzip`, not with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+                && !parts.any(|p| {
+                    p.strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                })
+        })
+}
+
 /// A 200 with the security headers, or a 304 when the browser already holds these bytes.
 /// `no-cache` makes it revalidate every time, so a new binary's page is never mixed with the
 /// old one's modules; the ETag keeps that revalidation to a few hundred bytes.
 fn serve(request: &HeaderMap, content_type: &'static str, bytes: &'static [u8]) -> Response {
-    let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(bytes));
+    let gz = accepts_gzip(request).then(|| gzipped(bytes)).flatten();
+    // Each encoding is its own representation, with its own tag.
+    let etag = format!(
+        "\"{:016x}{}\"",
+        xxhash_rust::xxh3::xxh3_64(bytes),
+        if gz.is_some() { "-gz" } else { "" }
+    );
     let fresh = request
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes());
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(gz) = gz {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            gz,
+        )
+            .into_response()
     } else {
         ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
     };
     let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -166,6 +226,25 @@ mod tests {
             assert!(!html.contains(bad), "index.html contains {bad}");
         }
         assert!(html.contains(r#"<script type="module" src="/ui/assets/app.js">"#));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br, zstd"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("gzip; q=0.0"));
+        assert!(!with("br, zstd"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+        let gz = gzipped(INDEX).expect("the shell compresses");
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut back).unwrap();
+        assert_eq!(back, INDEX);
     }
 
     #[test]

@@ -50,18 +50,30 @@ pub struct MongoStore {
 impl MongoStore {
     /// Connects and checks the server answers within the timeout, so a wrong URI fails start-up
     /// rather than the first request.
-    pub async fn connect(settings: &MongoSettings) -> Result<Self, StoreError> {
+    pub async fn connect(settings: &MongoSettings) -> Result<Self, ConnectError> {
+        let started = std::time::Instant::now();
         let mut options =
             tokio::time::timeout(settings.timeout, ClientOptions::parse(&settings.uri))
                 .await
-                .map_err(|_| StoreError::Timeout(settings.timeout))?
-                .map_err(|e| StoreError::Failed(Box::new(e)))?;
+                .map_err(|_| ConnectError::Unreachable {
+                    hosts: "the hosts of its DNS seed list".into(),
+                    waited: started.elapsed(),
+                    cause: "resolving the mongodb+srv:// name timed out".into(),
+                })?
+                .map_err(|e| ConnectError::InvalidUri(driver_message(&e)))?;
+        let hosts = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         options.connect_timeout = Some(settings.timeout);
         options.server_selection_timeout = Some(settings.timeout);
         options
             .app_name
             .get_or_insert_with(|| "session-events".into());
-        let client = Client::with_options(options).map_err(|e| StoreError::Failed(Box::new(e)))?;
+        let client = Client::with_options(options)
+            .map_err(|e| ConnectError::InvalidUri(driver_message(&e)))?;
 
         let write_concern = WriteConcern::builder()
             .w(settings.write_concern.as_deref().map(parse_w))
@@ -86,8 +98,21 @@ impl MongoStore {
             summaries,
             timeout: settings.timeout,
         };
-        store.ping().await?;
-        Ok(store)
+        tracing::info!(hosts = %hosts, timeout = ?settings.timeout, "connecting to MongoDB");
+        match store.ping().await {
+            Ok(()) => Ok(store),
+            Err(StoreError::Timeout(_)) => Err(ConnectError::Unreachable {
+                hosts,
+                waited: started.elapsed(),
+                cause: "no answer".into(),
+            }),
+            Err(StoreError::Unavailable(e)) => Err(ConnectError::Unreachable {
+                hosts,
+                waited: started.elapsed(),
+                cause: unreachable_cause(&e.to_string()),
+            }),
+            Err(e) => Err(ConnectError::Refused(e)),
+        }
     }
 
     async fn bounded<T>(
@@ -99,6 +124,48 @@ impl MongoStore {
             .map_err(|_| StoreError::Timeout(self.timeout))?
             .map_err(classify)
     }
+}
+
+/// Why [`MongoStore::connect`] failed, worded for the person who configured it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The connection string does not parse (the driver's reason, without its debug dump).
+    #[error("{0}")]
+    InvalidUri(String),
+    /// No server answered: not running, wrong address, firewalled, or too slow.
+    #[error("no answer from {hosts} within {waited:.1?} ({cause})")]
+    Unreachable {
+        hosts: String,
+        waited: Duration,
+        cause: String,
+    },
+    /// A server answered, and refused (authentication, a command error...).
+    #[error("the server refused")]
+    Refused(#[source] StoreError),
+}
+
+/// The driver's message for an error, without the `Kind: …, labels: {…}, source: …` wrapping
+/// of its `Display`.
+fn driver_message(e: &MongoError) -> String {
+    match e.kind.as_ref() {
+        ErrorKind::InvalidArgument { message, .. } => message.clone(),
+        _ => e.to_string(),
+    }
+}
+
+/// The first I/O cause in a server selection error ("Connection refused (os error 111)"), or a
+/// short summary: the driver's whole topology dump (with labels such as
+/// `SystemOverloadedError` that do not apply) is no message for a person.
+fn unreachable_cause(dump: &str) -> String {
+    if let Some(at) = dump.find("I/O error: ") {
+        let rest = &dump[at + "I/O error: ".len()..];
+        let end = rest.find(", labels").unwrap_or(rest.len());
+        return rest[..end].trim().to_owned();
+    }
+    if dump.contains("Server selection timeout") {
+        return "no server could be selected".into();
+    }
+    dump.lines().next().unwrap_or(dump).to_owned()
 }
 
 fn parse_w(w: &str) -> Acknowledgment {
@@ -265,5 +332,19 @@ impl MongoStore {
                 _ => Err(StoreError::Failed(Box::new(e))),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_selection_dump_becomes_its_cause() {
+        let dump = "Kind: Server selection timeout: No available servers. Topology: { Type: \
+                    Single, Servers: [ { Address: 127.0.0.1:1, Type: Unknown, Error: Kind: I/O \
+                    error: Connection refused (os error 111), labels: {\"SystemOverloadedError\"}, \
+                    source: None } ] }, labels: {}";
+        assert_eq!(unreachable_cause(dump), "Connection refused (os error 111)");
     }
 }

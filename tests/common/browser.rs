@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chromiumoxide::cdp::browser_protocol::log::EventEntryAdded;
 use chromiumoxide::cdp::js_protocol::runtime::EventExceptionThrown;
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
@@ -50,6 +49,13 @@ pub fn quiet_browser_logs() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Runs first in every document the tests open: records what `Tab::problems` reports.
+const PROBLEMS_PROBE: &str = "window.__problems = []; \
+    addEventListener('securitypolicyviolation', e => window.__problems.push( \
+      `violation: ${e.violatedDirective} ${e.blockedURI || ''} ${e.sample || ''}`)); \
+    addEventListener('error', e => window.__problems.push(`exception: ${e.message}`)); \
+    addEventListener('unhandledrejection', e => window.__problems.push(`unhandled rejection: ${e.reason}`));";
 
 /// A running Chromium.
 pub struct Chromium {
@@ -102,6 +108,22 @@ impl Chromium {
         }
     }
 
+    /// Lets pages save downloads into `dir` (headless Chromium refuses them by default).
+    pub async fn allow_downloads(&self, dir: &std::path::Path) {
+        use chromiumoxide::cdp::browser_protocol::browser::{
+            SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
+        };
+        let params = SetDownloadBehaviorParams::builder()
+            .behavior(SetDownloadBehaviorBehavior::Allow)
+            .download_path(dir.display().to_string())
+            .build()
+            .unwrap();
+        self.browser
+            .execute(params)
+            .await
+            .expect("Browser.setDownloadBehavior");
+    }
+
     /// Opens `url` in a new tab and waits for it to load; page errors are collected.
     pub async fn open(&self, url: &str) -> Tab {
         let page = self.browser.new_page("about:blank").await.expect("new tab");
@@ -110,11 +132,6 @@ impl Chromium {
             .event_listener::<EventExceptionThrown>()
             .await
             .expect("exception listener");
-        let mut log = page
-            .event_listener::<EventEntryAdded>()
-            .await
-            .expect("log listener");
-        page.enable_log().await.expect("Log.enable");
         let sink = errors.clone();
         tokio::spawn(async move {
             while let Some(e) = exceptions.next().await {
@@ -127,21 +144,12 @@ impl Chromium {
                 sink.lock().unwrap().push(format!("exception: {what}"));
             }
         });
-        let sink = errors.clone();
-        let csp = Arc::new(Mutex::new(Vec::new()));
-        let csp_sink = csp.clone();
-        tokio::spawn(async move {
-            while let Some(e) = log.next().await {
-                let text = e.entry.text.clone();
-                if text.contains("Content Security Policy") || text.contains("Trusted Type") {
-                    csp_sink.lock().unwrap().push(text.clone());
-                }
-                if format!("{:?}", e.entry.level).contains("Error") {
-                    sink.lock().unwrap().push(format!("log: {text}"));
-                }
-            }
-        });
-        let tab = Tab { page, errors, csp };
+        // Violations and errors as the page itself sees them: DevTools' own Log events are not
+        // reliable here (chromiumoxide drops messages newer than its protocol version).
+        page.evaluate_on_new_document(PROBLEMS_PROBE)
+            .await
+            .expect("Page.addScriptToEvaluateOnNewDocument");
+        let tab = Tab { page, errors };
         tab.goto(url).await;
         tab
     }
@@ -167,8 +175,6 @@ pub struct Tab {
     pub page: Page,
     /// Uncaught exceptions and error log lines.
     pub errors: Arc<Mutex<Vec<String>>>,
-    /// Content-Security-Policy and Trusted Types violations reported by the browser.
-    pub csp: Arc<Mutex<Vec<String>>>,
 }
 
 impl Tab {
@@ -240,16 +246,21 @@ impl Tab {
         self.errors.lock().unwrap().clone()
     }
 
+    /// What went wrong in the current document: policy violations (CSP, Trusted Types),
+    /// uncaught errors and unhandled rejections, as the page's own events reported them.
+    pub async fn problems(&self) -> Vec<String> {
+        self.eval("window.__problems || []").await
+    }
+
     /// Panics when the page threw or the browser reported a policy violation.
-    pub fn assert_clean(&self) {
-        let exceptions: Vec<String> = self
-            .errors()
-            .into_iter()
-            .filter(|e| e.starts_with("exception"))
-            .collect();
-        assert!(exceptions.is_empty(), "the page threw: {exceptions:?}");
-        let csp = self.csp.lock().unwrap().clone();
-        assert!(csp.is_empty(), "policy violations: {csp:?}");
+    pub async fn assert_clean(&self) {
+        let mut problems = self.problems().await;
+        problems.extend(
+            self.errors()
+                .into_iter()
+                .filter(|e| e.starts_with("exception")),
+        );
+        assert!(problems.is_empty(), "the page had problems: {problems:?}");
     }
 
     pub async fn screenshot(&self) -> Vec<u8> {

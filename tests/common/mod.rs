@@ -158,7 +158,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// Starts the service with exactly this config (its own listener on 127.0.0.1:0).
 pub async fn spawn_config(config: Config) -> TestApp {
-    session_events::logging::init(session_events::config::LogFormat::Text);
+    session_events::logging::init_for_tests();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Service::new(config.clone())
@@ -305,6 +305,9 @@ pub fn frame_indexes(events: &[serde_json::Value]) -> Vec<u64> {
     idx
 }
 
+/// One staggered POST's task: it yields the frame index and the status (None: no answer).
+pub type PostTask = JoinHandle<(u64, Option<u16>)>;
+
 /// Posts frames `0..count` of `m` to `base` as node `n1`, the i-th after `i * gap`, each in its
 /// own task; every task yields the frame index and the status (None: no answer).
 pub fn post_staggered(
@@ -323,7 +326,7 @@ pub fn post_staggered_counted(
     m: &mut MatchGenerator,
     count: u32,
     gap: Duration,
-) -> (Vec<JoinHandle<(u64, Option<u16>)>>, Arc<AtomicU32>) {
+) -> (Vec<PostTask>, Arc<AtomicU32>) {
     let http = reqwest::Client::new();
     let acked = Arc::new(AtomicU32::new(0));
     let tasks = (0..count)

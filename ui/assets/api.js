@@ -78,7 +78,10 @@ export async function getJSON(path, opts) {
 export function explain(e, what) {
   if (e instanceof ApiError) {
     if (e.status === 0) return e.message;
-    if (e.status === 503) return `The store is unavailable right now (${e.message}). Try again in a moment.`;
+    if (e.status === 503) {
+      const detail = /store is unavailable/.test(e.message) ? '' : ` (${e.message})`;
+      return `The store is unavailable right now${detail}. Try again in a moment.`;
+    }
     if (e.status === 504) return `The store took too long to answer (${e.message}). Try again, or narrow the time range.`;
     if (e.status === 400) return `The service refused the request: ${e.message}`;
     if (e.status === 404) return `${what} was not found (${e.message}).`;

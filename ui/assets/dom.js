@@ -42,7 +42,8 @@ export function fmtTime(iso) {
   if (!iso) return '–';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  // Milliseconds matter: frames are 100 ms apart.
+  return d.toISOString().replace('T', ' ');
 }
 
 export function fmtBytes(n) {

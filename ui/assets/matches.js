@@ -1,5 +1,6 @@
 // The Matches view: `GET /matches` with a node filter, a time range and cursor paging, all kept
-// in the URL (`/ui/matches?node=…&since=…&until=…&after=…`) so a filtered page can be shared.
+// in the URL (`/ui/matches?node=…&since=…&until=…&after=…&limit=…`) so a filtered page can be
+// shared.
 
 import { h, replace, fmtTime } from './dom.js';
 import { getJSON, explain, AuthRequired } from './api.js';
@@ -27,6 +28,7 @@ export function matchesView(el, ctx) {
     until: params.get('until') || '',
   };
   const after = params.get('after') || '';
+  const limit = Number(params.get('limit')) || PAGE;
   const abort = new AbortController();
   document.title = 'Matches · match explorer';
 
@@ -46,6 +48,7 @@ export function matchesView(el, ctx) {
     e.preventDefault();
     const q = new URLSearchParams();
     if (node.value.trim()) q.set('node', node.value.trim());
+    if (params.get('limit')) q.set('limit', params.get('limit'));
     const s = fromLocalInput(since.value);
     const u = fromLocalInput(until.value);
     if (s) q.set('since', s);
@@ -63,7 +66,7 @@ export function matchesView(el, ctx) {
     if (filter.node) q.set('node', filter.node);
     if (filter.since) q.set('since', filter.since);
     if (filter.until) q.set('until', filter.until);
-    q.set('limit', String(PAGE));
+    q.set('limit', String(limit));
     if (after) q.set('after', after);
     let page;
     try {
