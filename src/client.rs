@@ -46,24 +46,23 @@ mod error;
 mod model;
 mod retry;
 mod stream;
-
-pub use batch::FrameResult;
-pub use builder::ClientBuilder;
-pub use error::ClientError;
-pub use model::{Event, EventsPage, Health, PageRequest, Stored};
-pub use stream::{FrameSender, ReplyReceiver, StreamReply};
-
-use builder::user_header;
-use error::status_error;
-use retry::{Backoff, is_retryable_status, is_retryable_transport, parse_retry_after};
-
 // The read side: match list, live tail, replay export.
 mod export;
 mod matches;
 mod tail;
+
+pub use batch::FrameResult;
+pub use builder::ClientBuilder;
+pub use error::ClientError;
 pub use export::{ExportFormat, ExportRequest};
 pub use matches::{MatchListRequest, MatchPage, MatchSummary};
+pub use model::{Event, EventsPage, Health, PageRequest, Stored};
+pub use stream::{FrameSender, ReplyReceiver, StreamReply};
 pub use tail::{Tail, TailEvent, TailFrom};
+
+use builder::user_header;
+use error::status_error;
+use retry::{Backoff, is_retryable_status, is_retryable_transport, parse_retry_after};
 
 /// Default of [`ClientBuilder::max_retries`].
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
