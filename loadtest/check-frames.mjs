@@ -137,11 +137,26 @@ for (let i = 0; i < MATCHES; i++) {
       if (players.some((p) => typeof p.userid !== "string" || !p.lhand || !p.head || !p.stats)) problems.push(`frame ${k + 1}: player fields`);
       if (body.length < lo || body.length > hi) problems.push(`frame ${k + 1}: ${body.length} bytes, want ${lo}-${hi} for ${match.profile}`);
       if (match.profile === "bones") {
-        const ub = (fr.playerBones || {}).userBones || [];
-        if (ub.length !== 10 || ub.some((u) => u.boneT.length !== BONES_PER_PLAYER * 3 || u.boneO.length !== BONES_PER_PLAYER * 4)) {
+        const ub = (fr.playerBones || {}).user_bones || [];
+        if (ub.length !== 10 || ub.some((u) => u.bone_t.length !== BONES_PER_PLAYER * 3 || u.bone_o.length !== BONES_PER_PLAYER * 4)) {
           problems.push(`frame ${k + 1}: playerBones shape`);
         }
       } else if (fr.playerBones) problems.push(`frame ${k + 1}: session profile with playerBones`);
+      // engine.v1 (session, playerBones) pins every JSON name: the game's snake_case or fused
+      // keys; the only capitals are the loadout keys the game spells that way.
+      const camel = [];
+      const walk = (v, path) => {
+        if (Array.isArray(v)) v.forEach((x) => walk(x, path));
+        else if (v && typeof v === "object") {
+          for (const [key, x] of Object.entries(v)) {
+            if (/[A-Z]/.test(key) && !["Weapon", "Ordnance", "TacMod"].includes(key)) camel.push(`${path}.${key}`);
+            walk(x, `${path}.${key}`);
+          }
+        }
+      };
+      walk(fr.session, "session");
+      walk(fr.playerBones, "playerBones");
+      if (camel.length) problems.push(`frame ${k + 1}: not the schema's JSON names: ${camel.slice(0, 5).join(", ")}`);
     }
     ok(problems.length === 0, `generator, match ${match.matchId} (${match.profile}): ${problems.slice(0, 5).join("; ")}`);
   }

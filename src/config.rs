@@ -16,6 +16,19 @@ pub mod defaults {
 
     pub const DATABASE_NAME: &str = "nakama";
     pub const COLLECTION_NAME: &str = "session_events";
+    /// Per-match summaries for `GET /matches` (MongoDB).
+    pub const MATCHES_COLLECTION_NAME: &str = "matches";
+    /// Frames a live tail may fall behind before it skips (and is told `event: lagged`). Shared
+    /// by every subscriber of a match: at ~12 KB a frame, 256 bound a match's buffer at ~3 MB.
+    pub const LIVE_BUFFER: usize = 256;
+    /// Open live tails (SSE + WebSocket) per instance; more are refused with 503.
+    pub const LIVE_MAX_SUBSCRIBERS: usize = 1000;
+    /// Comment line on an idle tail, so proxies do not cut it and clients see it is alive.
+    pub const LIVE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+    /// How long before a tail subscribes a frame may have been received and still be written
+    /// after: history frames received within it are remembered, so a live copy of one is not
+    /// sent twice at the seam. Covers the request deadline (SERVER_TIMEOUT) with room to spare.
+    pub const LIVE_SEAM_WINDOW: Duration = Duration::from_secs(120);
     pub const SERVER_ADDRESS: &str = ":8080";
     pub const MONGO_TIMEOUT: Duration = Duration::from_secs(10);
     pub const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,8 +58,27 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// Bodies being received or decoded at once, in bytes (beyond: 503). 64 bodies of the
+    /// default 1 MiB limit.
+    pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+    /// Reads streaming at once (beyond: 503); each holds at most a page of events.
+    pub const MAX_READS_IN_FLIGHT: usize = 32;
+    /// A response the client does not take for this long is cut off (stalled readers).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
     pub const READY_HIGH_WATER: f64 = 0.9;
+    /// Frames one WebSocket stream may have read and not yet answered; at the bound the server
+    /// stops reading the socket (TCP backpressure). 128 covers a producer at 60 Hz through a
+    /// two-second write stall; the queue's byte bound still caps all streams together.
+    pub const WS_MAX_IN_FLIGHT: usize = 128;
+    /// The successor service's keep-alive, which `nevr-agent` is built against: a ping every
+    /// 54 s, and a client silent (no message, no pong) for 60 s is gone.
+    pub const WS_PING_INTERVAL: Duration = Duration::from_secs(54);
+    pub const WS_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Most frames in one batch POST (the agent replays its spill file 100 at a time).
+    pub const MAX_BATCH_FRAMES: usize = 1000;
+    /// Most bytes of one batch POST body (checked after decompression): 1000 frames of ~30 KB.
+    pub const MAX_BATCH_BYTES: usize = 32 * 1024 * 1024;
 }
 
 /// When a POST is answered.
@@ -81,6 +113,10 @@ pub struct Config {
     #[arg(long, env = "COLLECTION_NAME", default_value = defaults::COLLECTION_NAME)]
     pub collection_name: String,
 
+    /// MongoDB collection of the per-match summaries (the match list).
+    #[arg(long, env = "MATCHES_COLLECTION_NAME", default_value = defaults::MATCHES_COLLECTION_NAME)]
+    pub matches_collection_name: String,
+
     /// HTTP bind address; ":PORT" means every interface.
     #[arg(long, env = "SERVER_ADDRESS", default_value = defaults::SERVER_ADDRESS, value_parser = parse_address)]
     pub server_address: SocketAddr,
@@ -97,8 +133,8 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
-    /// Page cache of the embedded store, in bytes (part of the memory bound: peak RSS stays
-    /// under 2 × QUEUE_MAX_BYTES + EMBEDDED_CACHE_BYTES + ~64 MB).
+    /// Page cache of the embedded store, in bytes (a term of the memory bound, with the queue,
+    /// bodies and reads in flight: README, "The memory bound").
     #[arg(long, env = "EMBEDDED_CACHE_BYTES", default_value_t = defaults::EMBEDDED_CACHE_BYTES, value_parser = positive)]
     pub embedded_cache_bytes: usize,
 
@@ -143,6 +179,27 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES, value_parser = positive)]
     pub max_body_bytes: usize,
 
+    /// Frames a WebSocket stream may have in flight; beyond it the socket is not read.
+    #[arg(long, env = "WS_MAX_IN_FLIGHT", default_value_t = defaults::WS_MAX_IN_FLIGHT, value_parser = positive)]
+    pub ws_max_in_flight: usize,
+
+    /// How often the server pings a WebSocket stream.
+    #[arg(long, env = "WS_PING_INTERVAL", default_value = "54s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+
+    /// A WebSocket client that sends nothing (not even a pong) for this long is disconnected;
+    /// also how long a reply may wait for a client that does not read.
+    #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub ws_idle_timeout: Duration,
+
+    /// Most frames in one batch POST (application/x-ndjson, application/x-protobuf-delimited).
+    #[arg(long, env = "MAX_BATCH_FRAMES", default_value_t = defaults::MAX_BATCH_FRAMES, value_parser = positive)]
+    pub max_batch_frames: usize,
+
+    /// Largest batch POST body in bytes, checked before and after decompression (413 beyond).
+    #[arg(long, env = "MAX_BATCH_BYTES", default_value_t = defaults::MAX_BATCH_BYTES, value_parser = positive)]
+    pub max_batch_bytes: usize,
+
     /// Separate address for GET /metrics (it is always served on the main address too).
     #[arg(long, env = "METRICS_ADDRESS", value_parser = parse_address)]
     pub metrics_address: Option<SocketAddr>,
@@ -155,6 +212,20 @@ pub struct Config {
     /// long an idle keep-alive connection stays open.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+
+    /// Most bytes of request bodies being received or decoded at once (part of the memory
+    /// bound); beyond it POSTs get 503 + Retry-After.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = defaults::MAX_BODY_BYTES_IN_FLIGHT, value_parser = positive)]
+    pub max_body_bytes_in_flight: usize,
+
+    /// Most reads streaming at once (part of the memory bound); beyond it 503 + Retry-After.
+    #[arg(long, env = "MAX_READS_IN_FLIGHT", default_value_t = defaults::MAX_READS_IN_FLIGHT, value_parser = positive)]
+    pub max_reads_in_flight: usize,
+
+    /// How long a response may wait for the client to take more of it before the connection
+    /// is closed (a reader that stops reading holds memory and a read slot until then).
+    #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub send_timeout: Duration,
 
     /// Most open client connections; more are closed on accept.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = positive)]
@@ -175,6 +246,18 @@ pub struct Config {
     )]
     pub auth_tokens: Vec<ScopedToken>,
 
+    /// Frames a live tail may fall behind before it skips them (it is told `event: lagged`).
+    #[arg(long, env = "LIVE_BUFFER", default_value_t = defaults::LIVE_BUFFER, value_parser = positive)]
+    pub live_buffer: usize,
+
+    /// Most open live tails (SSE and WebSocket); more are answered 503.
+    #[arg(long, env = "LIVE_MAX_SUBSCRIBERS", default_value_t = defaults::LIVE_MAX_SUBSCRIBERS, value_parser = positive)]
+    pub live_max_subscribers: usize,
+
+    /// Interval of keep-alive comments on an idle live tail.
+    #[arg(long, env = "LIVE_KEEP_ALIVE", default_value = "15s", value_parser = parse_duration)]
+    pub live_keep_alive: Duration,
+
     /// Log format; filter with RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -192,6 +275,7 @@ impl Default for Config {
             mongo_uri: None,
             database_name: defaults::DATABASE_NAME.into(),
             collection_name: defaults::COLLECTION_NAME.into(),
+            matches_collection_name: defaults::MATCHES_COLLECTION_NAME.into(),
             server_address: parse_address(defaults::SERVER_ADDRESS).expect("valid default"),
             mongo_timeout: defaults::MONGO_TIMEOUT,
             server_timeout: defaults::SERVER_TIMEOUT,
@@ -207,12 +291,23 @@ impl Default for Config {
             write_concern: None,
             write_journal: None,
             max_body_bytes: defaults::MAX_BODY_BYTES,
+            ws_max_in_flight: defaults::WS_MAX_IN_FLIGHT,
+            ws_ping_interval: defaults::WS_PING_INTERVAL,
+            ws_idle_timeout: defaults::WS_IDLE_TIMEOUT,
+            max_batch_frames: defaults::MAX_BATCH_FRAMES,
+            max_batch_bytes: defaults::MAX_BATCH_BYTES,
             metrics_address: None,
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
+            max_body_bytes_in_flight: defaults::MAX_BODY_BYTES_IN_FLIGHT,
+            max_reads_in_flight: defaults::MAX_READS_IN_FLIGHT,
+            send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
+            live_buffer: defaults::LIVE_BUFFER,
+            live_max_subscribers: defaults::LIVE_MAX_SUBSCRIBERS,
+            live_keep_alive: defaults::LIVE_KEEP_ALIVE,
             log_format: LogFormat::Text,
             #[cfg(feature = "bench-null-store")]
             null_store: false,
@@ -367,6 +462,8 @@ mod tests {
         assert_eq!(cli.batch_linger, lib.batch_linger);
         assert_eq!(cli.queue_capacity, lib.queue_capacity);
         assert_eq!(cli.shutdown_timeout, lib.shutdown_timeout);
+        assert_eq!(cli.ws_ping_interval, lib.ws_ping_interval);
+        assert_eq!(cli.ws_idle_timeout, lib.ws_idle_timeout);
         assert_eq!(lib.server_address.port(), 8080);
         assert!(lib.server_address.ip().is_unspecified());
     }
@@ -423,9 +520,25 @@ mod tests {
             let err = parse(&["--auth-tokens", bad]).unwrap_err();
             let msg = describe_parse_error(&err).unwrap();
             assert!(
-                !msg.contains("SECRET") && msg.contains("AUTH_TOKENS") && msg.contains("***"),
+                !msg.contains("SECRET") && msg.contains("AUTH_TOKENS") && !msg.contains('\n'),
                 "{bad}: {msg}"
             );
+        }
+    }
+
+    #[test]
+    fn a_malformed_auth_token_is_never_echoed() {
+        for bad in [
+            "write:SECRETshort",
+            "admin:0123456789abcdefSECRET",
+            "0123456789abcdefSECRET",
+            "read:has spaces SECRET inside",
+        ] {
+            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
+            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
         }
     }
 

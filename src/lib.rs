@@ -72,6 +72,7 @@ pub mod config;
 pub mod frame;
 pub mod http;
 pub mod ids;
+pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;

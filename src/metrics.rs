@@ -28,6 +28,22 @@ pub const STORE_WRITE_ERRORS: &str = "session_events_store_write_errors_total";
 pub const STORE_READ_DURATION: &str = "session_events_store_read_duration_seconds";
 pub const ACK_LATENCY: &str = "session_events_ack_latency_seconds";
 pub const BUILD_INFO: &str = "session_events_build_info";
+/// Open WebSocket ingest streams (`/ws`, `/v3/stream`).
+pub const WS_CONNECTIONS: &str = "session_events_ws_connections";
+/// WebSocket messages answered, by `outcome`: `frame`, `header`, `failed`.
+pub const WS_MESSAGES: &str = "session_events_ws_messages_total";
+/// Its `outcome` labels, exported at 0 from start-up.
+pub const WS_OUTCOMES: &[&str] = &["frame", "header", "failed"];
+/// Match summary updates that failed after their batch was stored (owed to the next batch).
+pub const MATCH_SUMMARY_ERRORS: &str = "session_events_match_summary_errors_total";
+/// Open live tails (SSE and WebSocket).
+pub const LIVE_SUBSCRIBERS: &str = "session_events_live_subscribers";
+/// Frames a slow live subscriber skipped (told with `event: lagged`).
+pub const LIVE_LAGGED_FRAMES: &str = "session_events_live_lagged_frames_total";
+/// Tails refused because `LIVE_MAX_SUBSCRIBERS` were open.
+pub const LIVE_REFUSED: &str = "session_events_live_refused_total";
+/// Frames written by exports (echoreplay and ndjson).
+pub const EXPORT_FRAMES: &str = "session_events_export_frames_total";
 
 /// Every `reason` a POST can be refused for (see `ApiError::reason`, `FrameError::reason` and
 /// the error middleware); each series is exported from start-up at 0, so `rate()` and
@@ -42,6 +58,7 @@ pub const REJECT_REASONS: &[&str] = &[
     "unsupported_media_type",
     "body_timeout",
     "queue_full",
+    "busy",
     "shutting_down",
     "store_unavailable",
     "deadline",
@@ -117,12 +134,20 @@ pub fn install() -> PrometheusHandle {
                 FRAMES_DUPLICATE,
                 FRAMES_UNKNOWN_FIELDS,
                 FRAMES_DROPPED,
+                MATCH_SUMMARY_ERRORS,
+                LIVE_LAGGED_FRAMES,
+                LIVE_REFUSED,
+                EXPORT_FRAMES,
             ] {
                 metrics::counter!(name).increment(0);
             }
             for reason in REJECT_REASONS {
                 metrics::counter!(FRAMES_REJECTED, "reason" => *reason).increment(0);
             }
+            for outcome in WS_OUTCOMES {
+                metrics::counter!(WS_MESSAGES, "outcome" => *outcome).increment(0);
+            }
+            metrics::gauge!(WS_CONNECTIONS).set(0.0);
             for kind in STORE_ERROR_KINDS {
                 metrics::counter!(STORE_WRITE_ERRORS, "kind" => *kind).increment(0);
             }
@@ -206,6 +231,25 @@ fn describe() {
         Unit::Seconds,
         "Enqueue to durable write, per frame."
     );
+    describe_gauge!(WS_CONNECTIONS, "Open WebSocket ingest streams.");
+    describe_counter!(
+        WS_MESSAGES,
+        "WebSocket ingest messages answered, by outcome (frame, header, failed)."
+    );
+    describe_counter!(
+        MATCH_SUMMARY_ERRORS,
+        "Match summary updates that failed after their batch was stored (retried with the next)."
+    );
+    describe_gauge!(LIVE_SUBSCRIBERS, "Open live tails (SSE and WebSocket).");
+    describe_counter!(
+        LIVE_LAGGED_FRAMES,
+        "Frames slow live subscribers skipped (each told with event: lagged)."
+    );
+    describe_counter!(
+        LIVE_REFUSED,
+        "Live tails refused because the subscriber cap was reached."
+    );
+    describe_counter!(EXPORT_FRAMES, "Frames written by replay exports.");
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the version label says which build runs."

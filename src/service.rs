@@ -11,7 +11,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::{Config, defaults};
-use crate::http::{self, AppState, Auth, HttpSettings};
+use crate::http::{self, AppState, Auth, BatchSettings, HttpSettings, WsSettings};
+use crate::live::LiveHub;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineStats};
 use crate::server::{self, ServeOptions};
 use crate::store::embedded::EmbeddedStore;
@@ -98,6 +99,10 @@ impl Service {
             .await
             .map_err(StartupError::Indexes)?;
 
+        let live = Arc::new(LiveHub::new(
+            config.live_buffer,
+            config.live_max_subscribers,
+        ));
         let pipeline = Arc::new(Pipeline::start(
             store.clone(),
             PipelineConfig {
@@ -112,10 +117,12 @@ impl Service {
                 backoff_max: defaults::RETRY_BACKOFF_MAX,
             },
             tokio::runtime::Handle::current(),
+            live.clone(),
         ));
         let state = AppState::new(
             store.clone(),
             pipeline.clone(),
+            live,
             metrics,
             HttpSettings {
                 ack_mode: config.ack_mode,
@@ -124,6 +131,19 @@ impl Service {
                 max_body_bytes: config.max_body_bytes,
                 ready_high_water: defaults::READY_HIGH_WATER,
                 auth: Auth::new(config.auth_tokens.clone()),
+                max_body_bytes_in_flight: config.max_body_bytes_in_flight,
+                max_reads_in_flight: config.max_reads_in_flight,
+                ws: WsSettings {
+                    max_in_flight: config.ws_max_in_flight,
+                    ping_interval: config.ws_ping_interval,
+                    idle_timeout: config.ws_idle_timeout,
+                },
+                batch: BatchSettings {
+                    max_frames: config.max_batch_frames,
+                    max_bytes: config.max_batch_bytes,
+                },
+                live_keep_alive: config.live_keep_alive,
+                live_seam_window: defaults::LIVE_SEAM_WINDOW.max(config.server_timeout * 2),
             },
         );
         tracing::info!(
@@ -161,6 +181,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
                 uri: uri.clone(),
                 database: config.database_name.clone(),
                 collection: config.collection_name.clone(),
+                matches_collection: config.matches_collection_name.clone(),
                 timeout: config.mongo_timeout,
                 write_concern: config.write_concern.clone(),
                 journal: config.write_journal,
@@ -296,10 +317,13 @@ impl App {
             tracing::info!(?drain_delay, ?timeout, "shutting down");
             state.begin_shutdown();
             tokio::time::sleep(drain_delay).await;
+            // As the listener closes: hyper drains its connections, the streams drain here.
+            state.close_streams();
         };
         let options = ServeOptions {
             header_read_timeout: self.config.header_read_timeout,
             max_connections: self.config.max_connections,
+            send_timeout: self.config.send_timeout,
         };
         let router = self.router();
         let requests_done = server::serve(listener, router, options, stop, || {
@@ -307,6 +331,15 @@ impl App {
         })
         .await;
         let deadline = *signalled_at.get_or_init(Instant::now) + timeout;
+        // Upgraded connections are not hyper's: wait for the streams to answer what they read
+        // (their frames are in the queue, which the writers drain meanwhile) before closing
+        // the queue, so none of their frames is refused as "shutting down".
+        let streams = self.state.streams().clone();
+        streams.close();
+        let streams_done = tokio::time::timeout_at(deadline.into(), streams.wait())
+            .await
+            .is_ok();
+        let requests_done = requests_done && streams_done;
 
         let pipeline = self.pipeline.clone();
         let flushed = tokio::task::spawn_blocking(move || pipeline.shutdown(deadline))

@@ -149,9 +149,9 @@ async fn bad_frames_are_400_and_store_nothing(backend: Backend) {
         ),
         (
             "string in int field",
-            with(&|v| v["session"]["bluePoints"] = "lots".into()),
+            with(&|v| v["session"]["blue_points"] = "lots".into()),
         ),
-        ("NaN", with(&|v| v["session"]["gameClock"] = "NaN".into())),
+        ("NaN", with(&|v| v["session"]["game_clock"] = "NaN".into())),
         (
             "trailing garbage",
             [serde_json::to_vec(&good).unwrap(), b" trailing".to_vec()].concat(),

@@ -177,7 +177,7 @@ fn start_up_errors_are_one_line_saying_what_to_change() {
         ),
         (
             &[("AUTH_TOKENS", "SECRETTOKEN0123456789")],
-            &["invalid AUTH_TOKENS", "***"],
+            &["AUTH_TOKENS"],
         ),
     ];
     for (env, says) in cases {

@@ -4,11 +4,13 @@
 // __ENV), so it runs under k6's JavaScript runtime and under node alike.
 //
 // It produces realistic protojson `telemetry.v1.LobbySessionStateFrame` bodies, using the
-// JSON names of the schema (explicit json_name where the schema has one, protojson's
-// lowerCamelCase otherwise):
+// JSON names of the schema: lowerCamelCase for the frame and its events (`frameIndex`,
+// `playerBones`, `discThrown`), and in the embedded game API (`session`, `playerBones`, package
+// engine.v1) each field's pinned json_name, the game's own snake_case or fused keys
+// (`game_clock_display`, `possession_time`, `user_bones`, `bone_t`, `sessionid`, `lhand`):
 //   - profile "session": 10 players (5 v 5), about 12 KB of JSON;
-//   - profile "bones":   the same plus `playerBones` (23 bones per player: 69 `boneT` and
-//                        92 `boneO` floats), about 30 KB.
+//   - profile "bones":   the same plus `playerBones` (23 bones per player: 69 `bone_t` and
+//                        92 `bone_o` floats), about 30 KB.
 // Every frame is unique within a match (increasing `frameIndex`, timestamp = match start +
 // 100 ms per frame index, as the game polls at 10 Hz) and carries at least one event.
 // Everything is deterministic in (seed, match index, frame index): generating the same frame
@@ -170,10 +172,10 @@ function playerBody(r, slot) {
   const headPos = [between(r, -15, 15, 3), between(r, -3, 3, 3), between(r, -40, 40, 3)];
   const head = basis(r), body = basis(r), lh = basis(r), rh = basis(r);
   const stats = {
-    possessionTime: between(r, 0, 120, 3), points: int(r, 0, 12), saves: int(r, 0, 6),
+    possession_time: between(r, 0, 120, 3), points: int(r, 0, 12), saves: int(r, 0, 6),
     goals: int(r, 0, 5), stuns: int(r, 0, 30), passes: int(r, 0, 20), catches: int(r, 0, 20),
     steals: int(r, 0, 6), blocks: int(r, 0, 6), interceptions: int(r, 0, 6),
-    assists: int(r, 0, 6), shotsTaken: int(r, 0, 15),
+    assists: int(r, 0, 6), shots_taken: int(r, 0, 15),
   };
   const o = {
     head: { position: headPos, forward: head.forward, left: head.left, up: head.up },
@@ -197,7 +199,7 @@ function playerBody(r, slot) {
     holding_left: r() < 0.1 ? "disc" : "none",
     holding_right: r() < 0.1 ? "geo" : "none",
     blocking: r() < 0.05,
-    isEmotePlaying: false,
+    is_emote_playing: false,
     possession: r() < 0.1,
     stats,
   };
@@ -217,9 +219,9 @@ function bonesJson(r, players) {
       const n = Math.hypot(q[0], q[1], q[2], q[3]) || 1;
       for (const c of q) o.push(f32(c / n));
     }
-    users.push({ boneT: t, playerid: p, boneO: o });
+    users.push({ bone_t: t, playerid: p, bone_o: o });
   }
-  return JSON.stringify({ userBones: users, errCode: 0 });
+  return JSON.stringify({ user_bones: users, err_code: 0 });
 }
 
 /** The heavy, slowly varying part of a frame: per-slot player bodies, and bones if asked. */
@@ -238,13 +240,13 @@ function teamOf(slot) {
 
 function throwInfo(r) {
   return {
-    armSpeed: between(r, 2, 12, 4), totalSpeed: between(r, 5, 25, 4),
-    offAxisSpinDeg: between(r, 0, 40, 3), wristThrowPenalty: between(r, 0, 0.3, 4),
-    rotPerSec: between(r, 0, 4, 4), potSpeedFromRot: between(r, 0, 3, 4),
-    speedFromArm: between(r, 2, 12, 4), speedFromMovement: between(r, 0, 8, 4),
-    speedFromWrist: between(r, 0, 2, 4), wristAlignToThrowDeg: between(r, 0, 90, 3),
-    throwAlignToMovementDeg: between(r, 0, 90, 3), offAxisPenalty: between(r, 0, 0.3, 4),
-    throwMovePenalty: between(r, 0, 0.3, 4),
+    arm_speed: between(r, 2, 12, 4), total_speed: between(r, 5, 25, 4),
+    off_axis_spin_deg: between(r, 0, 40, 3), wrist_throw_penalty: between(r, 0, 0.3, 4),
+    rot_per_sec: between(r, 0, 4, 4), pot_speed_from_rot: between(r, 0, 3, 4),
+    speed_from_arm: between(r, 2, 12, 4), speed_from_movement: between(r, 0, 8, 4),
+    speed_from_wrist: between(r, 0, 2, 4), wrist_align_to_throw_deg: between(r, 0, 90, 3),
+    throw_align_to_movement_deg: between(r, 0, 90, 3), off_axis_penalty: between(r, 0, 0.3, 4),
+    throw_move_penalty: between(r, 0, 0.3, 4),
   };
 }
 
@@ -282,9 +284,9 @@ function events(r, match, frameIndex, state) {
       out.push({
         goalScored: {
           scoreDetails: {
-            discSpeed: between(r, 5, 25, 3), team: slot < 5 ? "blue" : "orange",
-            goalType: GOAL_TYPES[int(r, 0, GOAL_TYPES.length - 1)], pointAmount: r() < 0.7 ? 2 : 3,
-            distanceThrown: between(r, 1, 30, 3), personScored: p.name, assistScored: "[INVALID]",
+            disc_speed: between(r, 5, 25, 3), team: slot < 5 ? "blue" : "orange",
+            goal_type: GOAL_TYPES[int(r, 0, GOAL_TYPES.length - 1)], point_amount: r() < 0.7 ? 2 : 3,
+            distance_thrown: between(r, 1, 30, 3), person_scored: p.name, assist_scored: "[INVALID]",
           },
         },
       });
@@ -367,40 +369,40 @@ export function frameBody(match, frameIndex, heavy) {
   const session = {
     sessionid: match.sessionId,
     sessionip: match.sessionIp,
-    gameClockDisplay: st.clockDisplay,
-    gameClock: st.clock,
-    gameStatus: "playing",
-    matchType: "Echo_Arena",
-    mapName: MAPS[0],
-    privateMatch: false,
-    tournamentMatch: false,
-    totalRoundCount: 3,
-    bluePoints: st.bluePoints,
-    orangePoints: st.orangePoints,
-    blueRoundScore: st.blueRoundScore,
-    orangeRoundScore: st.orangeRoundScore,
-    blueTeamRestartRequest: 0,
+    game_clock_display: st.clockDisplay,
+    game_clock: st.clock,
+    game_status: "playing",
+    match_type: "Echo_Arena",
+    map_name: MAPS[0],
+    private_match: false,
+    tournament_match: false,
+    total_round_count: 3,
+    blue_points: st.bluePoints,
+    orange_points: st.orangePoints,
+    blue_round_score: st.blueRoundScore,
+    orange_round_score: st.orangeRoundScore,
+    blue_team_restart_request: 0,
     orange_team_restart_request: 0,
     disc: {
       position: vec3(r, -10, 10, 3), forward: discBasis.forward, left: discBasis.left, up: discBasis.up,
-      velocity: vec3(r, -15, 15, 3), bounceCount: int(r, 0, 3),
+      velocity: vec3(r, -15, 15, 3), bounce_count: int(r, 0, 3),
     },
-    lastThrow: throwInfo(r),
-    player: { vrLeft: [-1, 0, 0], vrPosition: [0, 5.2, -60], vrForward: [0, 0, 1], vrUp: [0, 1, 0] },
-    pause: { pausedState: "unpaused", unpausedTeam: "none", pausedRequestedTeam: "none", unpausedTimer: 0, pausedTimer: 0 },
+    last_throw: throwInfo(r),
+    player: { vr_left: [-1, 0, 0], vr_position: [0, 5.2, -60], vr_forward: [0, 0, 1], vr_up: [0, 1, 0] },
+    pause: { paused_state: "unpaused", unpaused_team: "none", paused_requested_team: "none", unpaused_timer: 0, paused_timer: 0 },
     possession: holder < 0 ? [] : [holder < PLAYERS_PER_TEAM ? 0 : 1, holder % PLAYERS_PER_TEAM],
-    leftShoulderPressed: 0,
-    rightShoulderPressed: 0,
-    leftShoulderPressed2: 0,
-    rightShoulderPressed2: 0,
-    rulesChangedBy: "",
-    rulesChangedAt: "0",
-    clientName: "loadtest",
-    lastScore: {
-      discSpeed: 0, team: "[NO TEAM]", goalType: "[NO GOAL]", pointAmount: 0, distanceThrown: 0,
-      personScored: "[INVALID]", assistScored: "[INVALID]",
+    left_shoulder_pressed: 0,
+    right_shoulder_pressed: 0,
+    left_shoulder_pressed2: 0,
+    right_shoulder_pressed2: 0,
+    rules_changed_by: "",
+    rules_changed_at: "0",
+    client_name: "loadtest",
+    last_score: {
+      disc_speed: 0, team: "[NO TEAM]", goal_type: "[NO GOAL]", point_amount: 0, distance_thrown: 0,
+      person_scored: "[INVALID]", assist_scored: "[INVALID]",
     },
-    errCode: 0,
+    err_code: 0,
   };
   const teams = [];
   for (let t = 0; t < 2; t++) {
@@ -419,8 +421,8 @@ export function frameBody(match, frameIndex, heavy) {
       team: t === 0 ? "BLUE TEAM" : "ORANGE TEAM",
       possession: holder >= 0 && (holder < PLAYERS_PER_TEAM) === (t === 0),
       stats: {
-        possessionTime: rd(frameIndex * 0.05, 2), points: score, saves: 0, goals: Math.floor(score / 2),
-        stuns: 0, passes: 0, catches: 0, steals: 0, blocks: 0, interceptions: 0, assists: 0, shotsTaken: 0,
+        possession_time: rd(frameIndex * 0.05, 2), points: score, saves: 0, goals: Math.floor(score / 2),
+        stuns: 0, passes: 0, catches: 0, steals: 0, blocks: 0, interceptions: 0, assists: 0, shots_taken: 0,
       },
     });
     teams.push(teamHead.slice(0, -1) + ',"players":[' + players.join(",") + "]}");

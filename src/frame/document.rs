@@ -13,17 +13,22 @@ use bson::{DateTime, RawDocument, RawDocumentBuf};
 use prost::Message;
 
 use super::DecodedFrame;
-use crate::ids::{MatchId, NodeId, UserId};
+use crate::ids::{MatchId, NodeId, SessionId, UserId};
 use crate::proto::LobbySessionStateFrame;
 
-/// Content-derived document id: a 128-bit hash of match id, user id and the canonical protobuf
-/// encoding of the frame. A retried POST (or a writer retry after an ambiguous failure) maps to
-/// the same `_id`, so the store's unique `_id` makes every write idempotent.
+/// Content-derived document id: a 128-bit hash of match id, user id and the canonical encoding
+/// of the frame. A retried POST (or a writer retry after an ambiguous failure) maps to the same
+/// `_id`, so the store's unique `_id` makes every write idempotent.
+///
+/// Ingest ([`super::decode_document`]) hashes the canonical BSON `data` the transcoder writes
+/// (the same bytes for the same frame in any JSON dialect or as protobuf). Before this release
+/// the id hashed the frame's protobuf re-encoding ([`EventDocument::build`], the oracle path,
+/// still does): ids changed once with the change, see README "Document ids".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(pub u128);
 
 impl EventId {
-    pub fn derive(match_id: &MatchId, user: Option<&UserId>, frame_proto: &[u8]) -> Self {
+    pub fn derive(match_id: &MatchId, user: Option<&UserId>, canonical_frame: &[u8]) -> Self {
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(match_id.as_str().as_bytes());
         h.update(&[0]);
@@ -32,13 +37,23 @@ impl EventId {
             h.update(user.as_str().as_bytes());
         }
         h.update(&[0]);
-        h.update(frame_proto);
+        h.update(canonical_frame);
         Self(h.digest128())
     }
 
     /// 32 lower-case hex digits: sorts like the number, and compares the same in every store.
     pub fn to_hex(self) -> String {
-        format!("{:032x}", self.0)
+        String::from_utf8_lossy(&self.hex_bytes()).into_owned()
+    }
+
+    /// [`EventId::to_hex`] without allocating.
+    pub fn hex_bytes(self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = DIGITS[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        out
     }
 
     pub fn from_hex(s: &str) -> Option<Self> {
@@ -97,6 +112,81 @@ impl EventDocument {
             received_at_ms,
             bson: doc,
         })
+    }
+
+    /// The document of a frame the transcoder wrote as `data` (canonical BSON): the id hashes
+    /// those bytes, and the document is written in one buffer of its exact size.
+    pub(super) fn assemble(
+        session: SessionId,
+        node: &NodeId,
+        user: Option<&UserId>,
+        timestamp: Option<(i64, i32)>,
+        received_at: SystemTime,
+        data: &[u8],
+    ) -> Self {
+        let match_id = MatchId::new(session, node);
+        let id = EventId::derive(&match_id, user, data);
+        let received_at_ms = unix_millis(received_at);
+        let timestamp_ms = timestamp.map_or(received_at_ms, |(seconds, nanos)| {
+            seconds
+                .saturating_mul(1000)
+                .saturating_add(i64::from(nanos) / 1_000_000)
+        });
+        let string_len = |s: &str| 4 + s.len() + 1;
+        let len = 4
+            + (1 + 4)
+            + (4 + 32 + 1)
+            + (1 + 9)
+            + string_len(match_id.as_str())
+            + (1 + 8)
+            + string_len(node.as_str())
+            + user.map_or(0, |u| (1 + 8) + string_len(u.as_str()))
+            + (1 + 10)
+            + 8
+            + (1 + 12)
+            + 8
+            + (1 + 5)
+            + data.len()
+            + 1;
+        let mut doc = Vec::with_capacity(len);
+        doc.extend_from_slice(&(len as i32).to_le_bytes());
+        let string = |doc: &mut Vec<u8>, key: &[u8], value: &[u8]| {
+            doc.push(0x02);
+            doc.extend_from_slice(key);
+            doc.push(0);
+            doc.extend_from_slice(&(value.len() as i32 + 1).to_le_bytes());
+            doc.extend_from_slice(value);
+            doc.push(0);
+        };
+        string(&mut doc, b"_id", &id.hex_bytes());
+        string(&mut doc, b"match_id", match_id.as_str().as_bytes());
+        string(&mut doc, b"node_id", node.as_str().as_bytes());
+        if let Some(user) = user {
+            string(&mut doc, b"user_id", user.as_str().as_bytes());
+        }
+        for (key, ms) in [
+            (&b"timestamp"[..], timestamp_ms),
+            (b"received_at", received_at_ms),
+        ] {
+            doc.push(0x09);
+            doc.extend_from_slice(key);
+            doc.push(0);
+            doc.extend_from_slice(&ms.to_le_bytes());
+        }
+        doc.push(0x03);
+        doc.extend_from_slice(b"data\0");
+        doc.extend_from_slice(data);
+        doc.push(0);
+        debug_assert_eq!(doc.len(), len);
+        let bson =
+            RawDocumentBuf::from_bytes(doc).expect("the document's framing is written above");
+        Self {
+            id,
+            match_id,
+            timestamp_ms,
+            received_at_ms,
+            bson,
+        }
     }
 
     /// Bytes this document occupies in the queue and in a batch.

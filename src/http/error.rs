@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::frame::{DocumentError, FrameError};
+use crate::frame::{DocumentError, FrameError, LimitError};
 use crate::ids::IdError;
 use crate::logging::error_chain;
 use crate::pipeline::{EnqueueError, WriteError};
@@ -27,14 +27,27 @@ pub enum ApiError {
     BadBody(String),
     #[error("request body is larger than the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("the batch holds more than the limit of {0} frames")]
+    TooManyFrames(usize),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body did not arrive within the request deadline")]
     BodyTimeout,
     #[error("no such route")]
     NotFound,
+    #[error("no frames are stored for this match")]
+    UnknownMatch,
+    #[error("too many live tails are open on this instance; retry later or on another instance")]
+    TooManySubscribers,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
+    /// A shared bound of the service is reached (bodies or reads in flight); the string says
+    /// which. Routine under load, like a full queue.
+    #[error("{0}; retry after a moment")]
+    Busy(&'static str),
+    /// The store's writes are failing (e.g. a full disk): refused at once, not at the deadline.
+    #[error("the store cannot write right now ({0}); retry after a moment")]
+    WritesFailing(String),
     #[error("the service is shutting down; retry on another instance")]
     ShuttingDown,
     #[error("the store is unavailable")]
@@ -55,17 +68,23 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadFrame(FrameError::Limit(l)) if *l != LimitError::TooDeep => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BadFrame(_)
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)
             | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
+            ApiError::TooManySubscribers
+            | ApiError::QueueFull
+            | ApiError::Busy(_)
+            | ApiError::WritesFailing(_)
+            | ApiError::ShuttingDown
+            | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::DeadlineExceeded | ApiError::ReadTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -77,11 +96,14 @@ impl ApiError {
             ApiError::BadFrame(e) => e.reason(),
             ApiError::BadId(_) => "bad_id",
             ApiError::BadRequest(_) | ApiError::BadBody(_) => "bad_request",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::TooManyFrames(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BodyTimeout => "body_timeout",
-            ApiError::NotFound => "not_found",
+            ApiError::NotFound | ApiError::UnknownMatch => "not_found",
+            ApiError::TooManySubscribers => "other",
             ApiError::QueueFull => "queue_full",
+            ApiError::Busy(_) => "busy",
+            ApiError::WritesFailing(_) => "store_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::DeadlineExceeded => "deadline",
@@ -147,7 +169,11 @@ impl IntoResponse for ApiError {
         // attempt by the writer, and counted (`http_requests_total{status="504"}`), so the
         // request line is info, not warn.
         match self {
-            ApiError::QueueFull | ApiError::ShuttingDown => {
+            ApiError::QueueFull
+            | ApiError::Busy(_)
+            | ApiError::WritesFailing(_)
+            | ApiError::ShuttingDown
+            | ApiError::TooManySubscribers => {
                 tracing::debug!(status = status.as_u16(), error = %self, "request refused");
             }
             ApiError::DeadlineExceeded | ApiError::ReadTimeout(_) => {

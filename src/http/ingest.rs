@@ -1,93 +1,100 @@
-//! `POST /session-events`: decode, validate, build the document, queue it, await durability.
+//! `POST /session-events` (and `POST /lobby-session-events`, the path the C++ telemetry agent
+//! posts to): the request's checks, then one frame through [`submit`] (decode, validate, build
+//! the document, queue it, await durability), or a batch body handed to [`batch_ingest`].
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use metrics::counter;
 use serde_json::json;
-use tokio::sync::oneshot;
 
-use super::{ApiError, AppState};
-use crate::config::AckMode;
-use crate::frame::{self, Encoding, EventDocument};
+use super::body::{self, Coding};
+use super::{ApiError, AppState, batch_ingest, submit};
+use crate::frame::Encoding;
 use crate::ids::{NodeId, UserId};
-use crate::metrics as m;
-use crate::pipeline::WriteRequest;
 
 pub async fn store_frame(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match ingest(&app, &headers, body).await {
         Ok(response) => response,
-        Err(e) => {
-            counter!(m::FRAMES_REJECTED, "reason" => e.reason()).increment(1);
-            e.into_response()
-        }
+        Err(e) => e.into_response(),
     }
 }
 
+/// The request's own checks (media type, identity headers, body) are counted here; the
+/// frame's are counted by [`submit`], which every transport shares.
 async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
     let started = Instant::now();
     let deadline = started + app.settings.request_timeout;
-    let encoding = encoding(headers)?;
-    let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
-    let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
-    let body = read_body(body, app.settings.max_body_bytes, deadline).await?;
-
-    let decoded = frame::decode(&body, encoding)?;
-    if decoded.unknown_fields > 0 {
-        counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(decoded.unknown_fields));
-    }
-    let doc = EventDocument::build(&decoded, &node, user.as_ref(), SystemTime::now())?;
-    // Free the body and the decoded frame before waiting for the write: a waiting request
-    // then holds only its queued document, which the queue's byte bound counts. Held across
-    // the wait, they added ~3 × a body per waiting request to RSS under overload.
-    drop(decoded);
-    drop(body);
-    let match_id = doc.match_id.to_string();
-    counter!(m::FRAMES_RECEIVED).increment(1);
-
-    let (tx, rx, status) = match app.settings.ack_mode {
-        AckMode::Durable => {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx), StatusCode::OK)
-        }
-        AckMode::Enqueue => (None, None, StatusCode::ACCEPTED),
+    let request = async {
+        let kind = body_kind(headers)?;
+        let coding = Coding::from_headers(headers)?;
+        let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
+        let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
+        let limit = match kind {
+            BodyKind::Frame(_) => app.settings.max_body_bytes,
+            BodyKind::Batch(_) => app.settings.batch.max_bytes,
+        };
+        // Reserved from the shared body budget (503 beyond it) as the bytes arrive.
+        let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
+        Ok::<_, ApiError>((kind, coding, limit, node, user, received))
     };
-    let request = WriteRequest {
-        doc,
-        deadline: tx.is_some().then_some(deadline),
-        enqueued_at: Instant::now(),
-        ack: tx,
-    };
-    app.pipeline.queue().try_send(request)?;
-
-    if let Some(rx) = rx {
-        match tokio::time::timeout_at(deadline.into(), rx).await {
-            Err(_) => return Err(ApiError::DeadlineExceeded),
-            Ok(Err(_)) => {
-                return Err(ApiError::Internal(
-                    "writer dropped the request unanswered".into(),
-                ));
-            }
-            Ok(Ok(result)) => {
-                result?;
-            }
+    let (kind, coding, limit, node, user, received) =
+        request.await.inspect_err(submit::count_rejection)?;
+    // Decompression and decoding are CPU work: off the runtime when the body is big, so they
+    // never hold up other requests or the probes (see `body::off_runtime`).
+    let inline = coding == Coding::Identity && received.bytes.len() <= body::INLINE_DECODE_BYTES;
+    let encoding = match kind {
+        BodyKind::Frame(encoding) => encoding,
+        BodyKind::Batch(format) => {
+            let (body, permit) =
+                body::off_runtime(inline, move || body::decompress(received, coding, limit))
+                    .await?
+                    .inspect_err(submit::count_rejection)?;
+            let response =
+                batch_ingest::store(app, format, body, &node, user.as_ref(), deadline).await;
+            drop(permit);
+            return Ok(response);
         }
-    }
+    };
+
+    let app2 = app.clone();
+    let pending = body::off_runtime(inline, move || {
+        let (body, permit) =
+            body::decompress(received, coding, limit).inspect_err(submit::count_rejection)?;
+        let pending = submit::submit(&app2, &body, encoding, &node, user.as_ref(), deadline);
+        // Free the body (and its budget) before waiting for the write: a waiting request then
+        // holds only its queued document, which the queue's byte bound counts. Held across the
+        // wait, the body and the decoded frame added ~3 × a body per waiting request to RSS.
+        drop((body, permit));
+        pending
+    })
+    .await??;
+    let accepted = pending.wait().await?;
+    let status = if accepted.durable {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((
         status,
-        Json(json!({ "success": true, "match_id": match_id })),
+        Json(json!({ "success": true, "match_id": accepted.match_id })),
     )
         .into_response())
 }
 
+/// What a POST body holds: one frame, or a batch of them.
+enum BodyKind {
+    Frame(Encoding),
+    Batch(batch_ingest::Format),
+}
+
 /// JSON when the header is absent (as the original assumed), else by media type.
-fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(Encoding::Json);
+        return Ok(BodyKind::Frame(Encoding::Json));
     };
     let media = value
         .to_str()
@@ -96,15 +103,25 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     match media.as_str() {
-        "application/json" => Ok(Encoding::Json),
-        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(BodyKind::Frame(Encoding::Json)),
+        "application/x-protobuf" | "application/protobuf" => {
+            Ok(BodyKind::Frame(Encoding::Protobuf))
+        }
+        "application/x-ndjson" | "application/jsonl" => {
+            Ok(BodyKind::Batch(batch_ingest::Format::Ndjson))
+        }
+        "application/x-protobuf-delimited" => Ok(BodyKind::Batch(batch_ingest::Format::Delimited)),
         _ => Err(ApiError::UnsupportedMediaType(format!(
-            "unsupported Content-Type {media:?}: send application/json or application/x-protobuf"
+            "unsupported Content-Type {media:?}: send application/json or application/x-protobuf \
+             (one frame), application/x-ndjson or application/x-protobuf-delimited (a batch)"
         ))),
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn header_str<'a>(
+    headers: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a str>, ApiError> {
     headers
         .get(name)
         .map(|v| {
@@ -112,28 +129,4 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&
                 .map_err(|_| ApiError::BadRequest(format!("header {name} is not visible ASCII")))
         })
         .transpose()
-}
-
-/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline.
-async fn read_body(body: Body, limit: usize, deadline: Instant) -> Result<bytes::Bytes, ApiError> {
-    let read = axum::body::to_bytes(body, limit);
-    match tokio::time::timeout_at(deadline.into(), read).await {
-        Err(_) => Err(ApiError::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) if is_length_limit(&e) => Err(ApiError::TooLarge(limit)),
-        Ok(Err(e)) => Err(ApiError::BadBody(crate::logging::error_chain(&e))),
-    }
-}
-
-/// The limit can trip inside the decompressor (raw bytes) or in `to_bytes` (decompressed):
-/// look through the whole cause chain.
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }

@@ -40,6 +40,7 @@ pub async fn match_events(
     Query(params): Query<ReadParams>,
 ) -> Result<Response, ApiError> {
     let match_id = MatchId::parse(&raw)?;
+    let permit = app.try_read()?;
     let limit = params.limit.as_deref().map(parse_limit).transpose()?;
     let query = ReadQuery {
         match_id: match_id.clone(),
@@ -78,7 +79,14 @@ pub async fn match_events(
         .map_err(ApiError::from_read)?;
     histogram!(m::STORE_READ_DURATION).record(started.elapsed().as_secs_f64());
 
-    let body = Body::from_stream(render(match_id, each_within(events, bound), limit));
+    // The permit lives as long as the body: a stalled client holds its slot until the
+    // server's send timeout closes the connection.
+    let body = Body::from_stream(render(match_id, each_within(events, bound), limit).map(
+        move |chunk| {
+            let _ = &permit;
+            chunk
+        },
+    ));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -91,7 +99,7 @@ fn parse_limit(s: &str) -> Result<u64, ApiError> {
     }
 }
 
-fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
         .map_err(|_| {

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 pub use queue::{EnqueueError, Queue};
 
 use crate::frame::EventDocument;
+use crate::live::LiveHub;
 use crate::store::Store;
 
 /// Tuning of the queue and the writers (from [`crate::config::Config`]).
@@ -101,15 +102,18 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the writer threads. `runtime` drives the store's async calls from those threads.
+    /// Starts the writer threads. `runtime` drives the store's async calls from those threads;
+    /// every frame a batch newly stored is published to `hub` once the batch is durable.
     pub fn start(
         store: Arc<dyn Store>,
         config: PipelineConfig,
         runtime: tokio::runtime::Handle,
+        hub: Arc<LiveHub>,
     ) -> Self {
         let queue = Arc::new(Queue::new(config.queue_capacity, config.queue_max_bytes));
         let stats = Arc::new(PipelineStats::default());
-        let writers = writer::Writers::spawn(queue.clone(), store, stats.clone(), config, runtime);
+        let writers =
+            writer::Writers::spawn(queue.clone(), store, stats.clone(), config, runtime, hub);
         Self {
             queue,
             stats,

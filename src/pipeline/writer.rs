@@ -14,6 +14,7 @@ use metrics::{counter, histogram};
 
 use super::{PipelineConfig, PipelineStats, Queue, WriteError, WriteRequest, Written};
 use crate::frame::EventDocument;
+use crate::live::LiveHub;
 use crate::logging::error_chain;
 use crate::metrics as m;
 use crate::store::{Store, StoreError, WriteOutcome};
@@ -36,6 +37,7 @@ impl Writers {
         stats: Arc<PipelineStats>,
         config: PipelineConfig,
         runtime: tokio::runtime::Handle,
+        hub: Arc<LiveHub>,
     ) -> Self {
         let give_up_at = Arc::new(OnceLock::new());
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
@@ -45,6 +47,7 @@ impl Writers {
                     queue: queue.clone(),
                     store: store.clone(),
                     stats: stats.clone(),
+                    hub: hub.clone(),
                     config: config.clone(),
                     runtime: runtime.clone(),
                     give_up_at: give_up_at.clone(),
@@ -82,6 +85,7 @@ struct Writer {
     queue: Arc<Queue>,
     store: Arc<dyn Store>,
     stats: Arc<PipelineStats>,
+    hub: Arc<LiveHub>,
     config: PipelineConfig,
     runtime: tokio::runtime::Handle,
     give_up_at: Arc<OnceLock<Instant>>,
@@ -249,6 +253,9 @@ impl Writer {
 
     fn finish(&self, mut batch: Batch, outcomes: Vec<WriteOutcome>) {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let newly: Vec<bool> = (0..batch.len())
+            .map(|i| outcomes.get(i) == Some(&WriteOutcome::Stored))
+            .collect();
         let mut outcomes = outcomes.into_iter();
         let (mut stored, mut duplicate) = (0u64, 0u64);
         let results: Vec<_> = (0..batch.len())
@@ -280,6 +287,10 @@ impl Writer {
             .fetch_add(duplicate, Ordering::Relaxed);
         counter!(m::FRAMES_WRITTEN).increment(stored + duplicate);
         counter!(m::FRAMES_DUPLICATE).increment(duplicate);
+        // Durable now: live tails may show them. Before the answers, so a client holding its
+        // 200 knows every tail open at that moment has the frame.
+        self.hub
+            .publish(std::mem::take(&mut batch.docs), |i| newly[i]);
         for (p, result) in batch.pending.drain(..).zip(results) {
             answer(p, result);
         }

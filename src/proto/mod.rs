@@ -19,6 +19,7 @@ pub mod telemetry {
 
 mod compat;
 pub(crate) mod number;
+pub mod schema;
 pub(crate) mod unknown;
 
 pub use telemetry::v1::LobbySessionStateFrame;

@@ -4,9 +4,11 @@
 //! benchmarking sink, never a store.
 //!
 //! Both keep the same semantics: idempotent writes keyed by the content-derived `_id`, and
-//! reads of one match ordered by frame timestamp, then arrival (`received_at`), then `_id`.
+//! reads of one match ordered by frame timestamp, then arrival (`received_at`), then `_id`,
+//! and a per-match summary ([`MatchSummary`]) updated with every batch, for the match list.
 
 pub mod embedded;
+mod matches;
 pub mod mongo;
 #[cfg(feature = "bench-null-store")]
 pub mod null;
@@ -18,7 +20,9 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 
 use crate::frame::{EventDocument, StoredEvent};
+use crate::ids::MatchId;
 
+pub use matches::{MatchCursor, MatchQuery, MatchSummary};
 pub use query::{Cursor, ReadQuery};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -77,12 +81,26 @@ pub trait Store: Send + Sync + 'static {
     /// Round trip to the store, bounded by the store's timeout.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// `Err` while this store knows its writes are failing (e.g. a full disk), so a POST is
+    /// refused at once (503) instead of waiting for its deadline, and readiness says why. Now
+    /// and then it lets a write through anyway, to find out when writing works again.
+    fn accepting_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Writes a batch, unordered. `Ok` carries one outcome per document, in order; `Err` means
     /// the batch as a whole is in doubt and may be retried (writes are idempotent).
     async fn write_batch(&self, docs: &[EventDocument]) -> Result<Vec<WriteOutcome>, StoreError>;
 
     /// The events of one match, in order, as a stream (constant memory however big the match).
     async fn read(&self, query: ReadQuery) -> Result<EventStream, StoreError>;
+
+    /// One page of the match list (most recently active first), from the per-match summaries
+    /// `write_batch` keeps: never a scan of the events.
+    async fn list_matches(&self, query: MatchQuery) -> Result<Vec<MatchSummary>, StoreError>;
+
+    /// One match's summary; `None` when nothing was stored for it.
+    async fn get_match(&self, match_id: &MatchId) -> Result<Option<MatchSummary>, StoreError>;
 
     /// Releases connections or files; called once after the writers have flushed.
     async fn close(&self) {}

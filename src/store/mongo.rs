@@ -11,8 +11,11 @@ use mongodb::error::{Error as MongoError, ErrorKind};
 use mongodb::options::{Acknowledgment, ClientOptions, CollectionOptions, WriteConcern};
 use mongodb::{Client, Collection, IndexModel};
 
-use super::{EventStream, ReadQuery, Store, StoreError, WriteOutcome};
+use super::{EventStream, MatchQuery, MatchSummary, ReadQuery, Store, StoreError, WriteOutcome};
 use crate::frame::{EventDocument, StoredEvent};
+use crate::ids::MatchId;
+
+mod matches;
 
 /// Server codes that mean "try again shortly": a primary stepping down, a node shutting down
 /// or recovering, a network hiccup reported by the server.
@@ -27,6 +30,8 @@ pub struct MongoSettings {
     pub uri: String,
     pub database: String,
     pub collection: String,
+    /// Collection of the per-match summaries (`GET /matches`).
+    pub matches_collection: String,
     /// Bounds connecting, server selection, pings and the first batch of a read.
     pub timeout: Duration,
     /// `w`: `majority`, a node count, or a tag set name; `None` keeps the server's default.
@@ -38,6 +43,7 @@ pub struct MongoSettings {
 pub struct MongoStore {
     client: Client,
     collection: Collection<RawDocumentBuf>,
+    summaries: matches::Summaries,
     timeout: Duration,
 }
 
@@ -74,15 +80,22 @@ impl MongoStore {
             .journal(settings.journal)
             .w_timeout(settings.timeout)
             .build();
-        let collection = client.database(&settings.database).collection_with_options(
+        let write_concern_doc = bson::to_document(&write_concern)
+            .ok()
+            .filter(|d| !d.is_empty());
+        let db = client.database(&settings.database);
+        let collection = db.collection_with_options(
             &settings.collection,
             CollectionOptions::builder()
                 .write_concern(write_concern)
                 .build(),
         );
+        let summaries =
+            matches::Summaries::new(db, &settings.matches_collection, write_concern_doc);
         let store = Self {
             client,
             collection,
+            summaries,
             timeout: settings.timeout,
         };
         tracing::info!(hosts = %hosts, timeout = ?settings.timeout, "connecting to MongoDB");
@@ -233,6 +246,11 @@ impl Store for MongoStore {
             self.bounded(self.collection.create_index(model).into_future())
                 .await?;
         }
+        for model in matches::Summaries::index_models() {
+            let summaries = self.summaries.collection();
+            self.bounded(summaries.create_index(model).into_future())
+                .await?;
+        }
         Ok(())
     }
 
@@ -245,7 +263,49 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    /// Inserts the batch, then folds what it newly stored into the match summaries (see
+    /// [`matches`] for how an ambiguous insert or a failed summary update stays counted once).
     async fn write_batch(&self, docs: &[EventDocument]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let attempt = self.summaries.begin(docs);
+        let outcomes = self.insert(docs).await?;
+        self.summaries.finish(docs, attempt, &outcomes).await;
+        Ok(outcomes)
+    }
+
+    async fn read(&self, q: ReadQuery) -> Result<EventStream, StoreError> {
+        let mut find = self
+            .collection
+            .find(read_filter(&q))
+            .sort(doc! { "timestamp": 1, "received_at": 1, "_id": 1 })
+            .batch_size(256);
+        if let Some(limit) = q.limit {
+            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
+        }
+        let cursor = self.bounded(find.into_future()).await?;
+        Ok(cursor.map_err(classify).map_ok(StoredEvent).boxed())
+    }
+
+    async fn list_matches(&self, q: MatchQuery) -> Result<Vec<MatchSummary>, StoreError> {
+        tokio::time::timeout(self.timeout, self.summaries.list(&q))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))?
+    }
+
+    async fn get_match(&self, match_id: &MatchId) -> Result<Option<MatchSummary>, StoreError> {
+        tokio::time::timeout(self.timeout, self.summaries.get(match_id))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))?
+    }
+
+    async fn close(&self) {
+        let _ = tokio::time::timeout(self.timeout, self.summaries.flush()).await;
+        self.client.clone().shutdown().await;
+    }
+}
+
+impl MongoStore {
+    /// One unordered `insert_many`: an outcome per document, or an error for the whole batch.
+    async fn insert(&self, docs: &[EventDocument]) -> Result<Vec<WriteOutcome>, StoreError> {
         let result = self
             .collection
             .insert_many(docs.iter().map(|d| &d.bson))
@@ -272,23 +332,6 @@ impl Store for MongoStore {
                 _ => Err(StoreError::Failed(Box::new(e))),
             },
         }
-    }
-
-    async fn read(&self, q: ReadQuery) -> Result<EventStream, StoreError> {
-        let mut find = self
-            .collection
-            .find(read_filter(&q))
-            .sort(doc! { "timestamp": 1, "received_at": 1, "_id": 1 })
-            .batch_size(256);
-        if let Some(limit) = q.limit {
-            find = find.limit(i64::try_from(limit).unwrap_or(i64::MAX));
-        }
-        let cursor = self.bounded(find.into_future()).await?;
-        Ok(cursor.map_err(classify).map_ok(StoredEvent).boxed())
-    }
-
-    async fn close(&self) {
-        self.client.clone().shutdown().await;
     }
 }
 

@@ -8,8 +8,9 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::{EventStream, ReadQuery, Store, StoreError, WriteOutcome};
+use super::{EventStream, MatchQuery, MatchSummary, ReadQuery, Store, StoreError, WriteOutcome};
 use crate::frame::EventDocument;
+use crate::ids::MatchId;
 
 /// Accepts every document and drops it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,6 +37,14 @@ impl Store for NullStore {
 
     async fn read(&self, _query: ReadQuery) -> Result<EventStream, StoreError> {
         Ok(futures::stream::empty().boxed())
+    }
+
+    async fn list_matches(&self, _query: MatchQuery) -> Result<Vec<MatchSummary>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    async fn get_match(&self, _match_id: &MatchId) -> Result<Option<MatchSummary>, StoreError> {
+        Ok(None)
     }
 }
 

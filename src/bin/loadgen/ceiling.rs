@@ -95,6 +95,8 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
                 uri: uri.clone(),
                 database: database.clone(),
                 collection: args.collection.clone(),
+                matches_collection: session_events::config::defaults::MATCHES_COLLECTION_NAME
+                    .into(),
                 timeout: Duration::from_secs(30),
                 write_concern: None,
                 journal: None,
@@ -259,7 +261,13 @@ fn build(
             let (s, index) = bodies::slot(seq as u64, streams.len());
             (
                 s,
-                bodies::body(&mut streams[s].generator, index, body_encoding, false),
+                bodies::body(
+                    &mut streams[s].generator,
+                    index,
+                    body_encoding,
+                    false,
+                    bodies::Framing::Post,
+                ),
             )
         })
         .collect();

@@ -1,0 +1,655 @@
+//! Binary protobuf → BSON, driven by the schema tables, with prost's decoding rules.
+//!
+//! Protobuf fields arrive in any order, may repeat (the last scalar wins, a message's
+//! occurrences merge, a oneof keeps its last member), and repeated scalars may be packed. So
+//! each message is read in two steps, both over the input bytes only: note where each field
+//! occurs (`Occurrence`, in a reused buffer), then write the fields in schema order from those
+//! notes. A merged message is read from all its occurrences in turn, which is what merging
+//! means in protobuf. Everything prost would decode is validated (varints, lengths, UTF-8, wire
+//! types, group nesting), including values a later occurrence replaces.
+
+use super::bson;
+use super::{Deferred, Scratch, enum_known, enum_label, write_timestamp};
+use crate::frame::{FrameError, WireError};
+use crate::proto::schema::{self, Cardinality, Field, Kind, Message, WireType};
+
+/// prost's recursion limit (nested messages and groups).
+const RECURSION_LIMIT: u32 = 100;
+
+type R<T> = Result<T, FrameError>;
+
+/// Where one field of the message being written occurs in the input.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Occurrence {
+    /// Index into the message's fields.
+    field: u16,
+    wire: u8,
+    /// The value's bytes (a varint, 4 or 8 bytes, or a length-delimited payload).
+    start: u32,
+    end: u32,
+}
+
+/// A protobuf map entry while a map is sorted: key and value ranges of the body, and the
+/// entry's place in the input (the last of equal keys wins).
+pub(crate) type MapItem = ((usize, usize), (usize, usize), usize);
+
+/// The bytes a message is read from: one range, or the payloads of a run of occurrences (a
+/// message field that occurs more than once: they merge).
+#[derive(Clone, Copy)]
+enum Segments {
+    One(usize, usize),
+    Merged(usize, usize),
+}
+
+struct Decoder<'a, 's> {
+    b: &'a [u8],
+    out: &'s mut Vec<u8>,
+    scratch: &'s mut Scratch,
+    deferred: &'s mut Deferred,
+}
+
+fn err(what: &'static str) -> FrameError {
+    FrameError::Wire(WireError(what))
+}
+
+pub(super) fn transcode(
+    body: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    deferred: &mut Deferred,
+) -> R<()> {
+    scratch.wire.clear();
+    scratch.session_id.clear();
+    let mut d = Decoder {
+        b: body,
+        out,
+        scratch,
+        deferred,
+    };
+    d.message(
+        schema::frame(),
+        Segments::One(0, body.len()),
+        None,
+        RECURSION_LIMIT,
+    )
+}
+
+/// A varint at `*at`, with prost's rules (at most 10 bytes, no overflow past 64 bits).
+#[inline]
+fn varint(b: &[u8], at: &mut usize) -> R<u64> {
+    let mut value = 0u64;
+    for count in 0..10 {
+        let Some(&byte) = b.get(*at) else {
+            return Err(err("invalid varint"));
+        };
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << (count * 7);
+        if byte < 0x80 {
+            if count == 9 && byte >= 0x02 {
+                return Err(err("invalid varint"));
+            }
+            return Ok(value);
+        }
+    }
+    Err(err("invalid varint"))
+}
+
+fn wire_type(v: u64) -> R<u8> {
+    match v & 7 {
+        w @ 0..=5 => Ok(w as u8),
+        _ => Err(err("invalid wire type")),
+    }
+}
+
+/// The value's bytes after a key of wire type `wire` at `*at` (advanced past them).
+fn value_range(b: &[u8], at: &mut usize, wire: u8) -> R<(usize, usize)> {
+    let start = *at;
+    let len = match wire {
+        0 => {
+            varint(b, at)?;
+            return Ok((start, *at));
+        }
+        1 => 8,
+        5 => 4,
+        2 => {
+            let len = varint(b, at)?;
+            let start = *at;
+            if len > (b.len() - start) as u64 {
+                return Err(err("buffer underflow"));
+            }
+            *at += len as usize;
+            return Ok((start, *at));
+        }
+        _ => unreachable!("groups are skipped by the caller"),
+    };
+    if len > b.len() - start {
+        return Err(err("buffer underflow"));
+    }
+    *at += len;
+    Ok((start, *at))
+}
+
+/// Skips a group started with `tag` (its end group included), as prost's `skip_field` does.
+fn skip_group(b: &[u8], at: &mut usize, tag: u32, limit: u32) -> R<()> {
+    if limit == 0 {
+        return Err(err("recursion limit reached"));
+    }
+    loop {
+        let (inner, wire) = key(b, at)?;
+        match wire {
+            4 if inner == tag => return Ok(()),
+            4 => return Err(err("unexpected end group tag")),
+            3 => skip_group(b, at, inner, limit - 1)?,
+            w => {
+                if limit - 1 == 0 {
+                    return Err(err("recursion limit reached"));
+                }
+                value_range(b, at, w)?;
+            }
+        }
+    }
+}
+
+/// The budget for the fields of a message nested in a field with budget `limit`.
+fn nested(limit: u32) -> R<u32> {
+    limit
+        .checked_sub(1)
+        .filter(|_| limit > 0)
+        .ok_or_else(|| err("recursion limit reached"))
+}
+
+/// A field key: (field number, wire type).
+#[inline]
+fn key(b: &[u8], at: &mut usize) -> R<(u32, u8)> {
+    let k = varint(b, at)?;
+    if k > u64::from(u32::MAX) {
+        return Err(err("invalid key"));
+    }
+    let wire = wire_type(k)?;
+    let tag = (k as u32) >> 3;
+    if tag == 0 {
+        return Err(err("invalid tag value: 0"));
+    }
+    Ok((tag, wire))
+}
+
+/// The wire type a field's value may arrive with (a packable repeated field also as `Len`).
+fn accepts_wire(field: &Field, wire: u8) -> bool {
+    let expected = field.kind.wire_type() as u8;
+    wire == expected
+        || (field.cardinality == Cardinality::Repeated
+            && field.kind.is_packable()
+            && wire == WireType::Len as u8)
+}
+
+impl<'a> Decoder<'a, '_> {
+    /// The body, without borrowing the decoder.
+    #[inline]
+    fn body(&self) -> &'a [u8] {
+        self.b
+    }
+
+    /// Notes every field of the message in `segs`, then writes the document in schema order.
+    /// `limit` is prost's recursion budget left for the message's fields.
+    fn message(
+        &mut self,
+        msg: &'static Message,
+        segs: Segments,
+        parent: Option<&'static Field>,
+        limit: u32,
+    ) -> R<()> {
+        let base = self.scratch.wire.len();
+        match segs {
+            Segments::One(a, b) => self.scan(msg, a, b, limit)?,
+            Segments::Merged(first, last) => {
+                for i in first..last {
+                    let o = self.scratch.wire[i];
+                    self.scan(msg, o.start as usize, o.end as usize, limit)?;
+                }
+            }
+        }
+        // Stable by construction: notes are pushed in input order, and the key adds it.
+        self.scratch.wire[base..].sort_unstable_by_key(|o| (o.field, o.start));
+        let doc = bson::begin(self.out);
+        let winners = self.oneof_winners(msg, base);
+        let mut i = base;
+        let end = self.scratch.wire.len();
+        while i < end {
+            let field_idx = self.scratch.wire[i].field;
+            let mut j = i + 1;
+            while j < end && self.scratch.wire[j].field == field_idx {
+                j += 1;
+            }
+            let field = &msg.fields[field_idx as usize];
+            match field.oneof {
+                Some(o) => {
+                    let (winner, after) = winners[usize::from(o)];
+                    if winner == field_idx {
+                        // The members' notes before the last other member were replaced.
+                        let from = (i..j)
+                            .find(|&k| self.scratch.wire[k].start > after)
+                            .unwrap_or(j);
+                        self.validate_only(msg, field, i, from, limit)?;
+                        self.field(msg, field, parent, from, j, limit)?;
+                    } else {
+                        self.validate_only(msg, field, i, j, limit)?;
+                    }
+                }
+                None => self.field(msg, field, parent, i, j, limit)?,
+            }
+            i = j;
+        }
+        self.scratch.wire.truncate(base);
+        bson::end(self.out, doc);
+        Ok(())
+    }
+
+    /// Per oneof (at most 8): the member that occurs last, and where the last occurrence of any
+    /// *other* member is (its notes up to there were replaced).
+    fn oneof_winners(&self, msg: &Message, base: usize) -> [(u16, u32); 8] {
+        let mut last = [(u16::MAX, 0u32); 8];
+        if msg.oneofs.is_empty() {
+            return last;
+        }
+        for o in &self.scratch.wire[base..] {
+            if let Some(k) = msg.fields[o.field as usize].oneof {
+                let slot = &mut last[usize::from(k)];
+                if slot.0 == u16::MAX || o.start > slot.1 {
+                    *slot = (o.field, o.start);
+                }
+            }
+        }
+        let mut winners = [(u16::MAX, 0u32); 8];
+        for (k, &(field, _)) in last.iter().enumerate() {
+            let after = self.scratch.wire[base..]
+                .iter()
+                .filter(|o| o.field != field && msg.fields[o.field as usize].oneof == Some(k as u8))
+                .map(|o| o.start)
+                .max()
+                .unwrap_or(0);
+            winners[k] = (field, after);
+        }
+        winners
+    }
+
+    /// Decodes notes `[from, to)` of a field whose value was replaced: prost decoded them too,
+    /// so their errors count, but nothing of them is stored or checked further.
+    fn validate_only(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        from: usize,
+        to: usize,
+        limit: u32,
+    ) -> R<()> {
+        if from == to {
+            return Ok(());
+        }
+        let len = self.out.len();
+        let saved = self.deferred.snapshot();
+        let session = self.scratch.session_id.len();
+        let result = self.field(msg, field, None, from, to, limit);
+        self.out.truncate(len);
+        self.deferred.restore(saved);
+        self.scratch.session_id.truncate(session);
+        result
+    }
+
+    /// Reads the fields of one message payload, noting each known field's value.
+    fn scan(&mut self, msg: &'static Message, start: usize, end: usize, limit: u32) -> R<()> {
+        let b = &self.body()[..end];
+        let mut at = start;
+        let mut hint = 0usize;
+        while at < end {
+            let (tag, wire) = key(b, &mut at)?;
+            let idx = match msg.fields.get(hint) {
+                Some(f) if f.number == tag => Some(hint),
+                _ => msg.fields.iter().position(|f| f.number == tag),
+            };
+            if wire == 3 {
+                if idx.is_some() {
+                    return Err(err("invalid wire type: group for a known field"));
+                }
+                skip_group(b, &mut at, tag, limit)?;
+                continue;
+            }
+            if wire == 4 {
+                return Err(err("unexpected end group tag"));
+            }
+            let Some(idx) = idx else {
+                value_range(b, &mut at, wire)?;
+                continue;
+            };
+            hint = idx + 1;
+            let field = &msg.fields[idx];
+            if !accepts_wire(field, wire) {
+                return Err(err("invalid wire type"));
+            }
+            let (vs, ve) = value_range(b, &mut at, wire)?;
+            if let Kind::String = field.kind
+                && std::str::from_utf8(&self.b[vs..ve]).is_err()
+            {
+                return Err(err("invalid string value: data is not UTF-8 encoded"));
+            }
+            self.scratch.wire.push(Occurrence {
+                field: idx as u16,
+                wire,
+                start: vs as u32,
+                end: ve as u32,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes one field from its notes `[from, to)` (nothing for a default).
+    fn field(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+        from: usize,
+        to: usize,
+        limit: u32,
+    ) -> R<()> {
+        if from == to {
+            return Ok(());
+        }
+        let key = field.json_name.as_bytes();
+        match field.cardinality {
+            Cardinality::Repeated => {
+                let start = self.out.len();
+                bson::header(self.out, bson::ARRAY, key);
+                let doc = bson::begin(self.out);
+                let mut n = 0u32;
+                for k in from..to {
+                    let o = self.scratch.wire[k];
+                    match field.kind {
+                        Kind::Message(m) => {
+                            bson::index_header(self.out, bson::DOCUMENT, n);
+                            self.message(
+                                m,
+                                Segments::One(o.start as usize, o.end as usize),
+                                Some(field),
+                                nested(limit)?,
+                            )?;
+                            n += 1;
+                        }
+                        kind if o.wire == WireType::Len as u8 && kind.is_packable() => {
+                            let mut at = o.start as usize;
+                            let b = &self.body()[..o.end as usize];
+                            while at < o.end as usize {
+                                let v = scalar(b, &mut at, kind)?;
+                                self.scalar(msg, field, parent, v, Elem::Index(n), false);
+                                n += 1;
+                            }
+                        }
+                        kind => {
+                            let mut at = o.start as usize;
+                            let v = scalar(&self.body()[..o.end as usize], &mut at, kind)?;
+                            self.scalar(msg, field, parent, v, Elem::Index(n), false);
+                            n += 1;
+                        }
+                    }
+                }
+                if n == 0 {
+                    self.out.truncate(start);
+                } else {
+                    bson::end(self.out, doc);
+                }
+            }
+            Cardinality::Map => self.map(field, from, to, limit)?,
+            Cardinality::Singular | Cardinality::Optional => match field.kind {
+                Kind::Message(m) => {
+                    bson::header(self.out, bson::DOCUMENT, key);
+                    let segs = if to - from == 1 {
+                        let o = self.scratch.wire[from];
+                        Segments::One(o.start as usize, o.end as usize)
+                    } else {
+                        Segments::Merged(from, to)
+                    };
+                    self.message(m, segs, Some(field), nested(limit)?)?;
+                    if std::ptr::eq(msg, schema::frame()) && field.number == 4 {
+                        self.deferred.session = true;
+                    }
+                }
+                Kind::Timestamp => {
+                    let (seconds, nanos) = self.timestamp(from, to, limit)?;
+                    let top = std::ptr::eq(msg, schema::frame());
+                    let (s, n) = self.deferred.timestamp(seconds, nanos, top);
+                    bson::header(self.out, bson::STRING, key);
+                    write_timestamp(self.out, s, n);
+                }
+                Kind::String | Kind::Bytes => {
+                    let o = self.scratch.wire[to - 1];
+                    let s = &self.body()[o.start as usize..o.end as usize];
+                    if std::ptr::eq(msg, &schema::ENGINE_V1_SESSION_RESPONSE) && field.number == 2 {
+                        self.scratch.session_id.clear();
+                        self.scratch.session_id.extend_from_slice(s);
+                    }
+                    if let Kind::Bytes = field.kind {
+                        return Err(err("bytes fields are not supported"));
+                    }
+                    if !s.is_empty() {
+                        bson::header(self.out, bson::STRING, key);
+                        bson::string(self.out, s);
+                    }
+                }
+                kind => {
+                    let o = self.scratch.wire[to - 1];
+                    let mut at = o.start as usize;
+                    let v = scalar(&self.body()[..o.end as usize], &mut at, kind)?;
+                    self.scalar(msg, field, parent, v, Elem::Name(key), true);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// A `google.protobuf.Timestamp` merged from its occurrences: (seconds, nanos).
+    fn timestamp(&mut self, from: usize, to: usize, limit: u32) -> R<(i64, i32)> {
+        let limit = nested(limit)?;
+        let (mut seconds, mut nanos) = (0i64, 0i32);
+        for k in from..to {
+            let o = self.scratch.wire[k];
+            let b = &self.body()[..o.end as usize];
+            let mut at = o.start as usize;
+            while at < o.end as usize {
+                let (tag, wire) = key(b, &mut at)?;
+                match (tag, wire) {
+                    (1 | 2, 0) => {
+                        let v = varint(b, &mut at)?;
+                        if tag == 1 {
+                            seconds = v as i64;
+                        } else {
+                            nanos = v as i32;
+                        }
+                    }
+                    (1 | 2, _) => return Err(err("invalid wire type")),
+                    (_, 3) => skip_group(b, &mut at, tag, limit)?,
+                    (_, 4) => return Err(err("unexpected end group tag")),
+                    (_, w) => {
+                        value_range(b, &mut at, w)?;
+                    }
+                }
+            }
+        }
+        Ok((seconds, nanos))
+    }
+
+    /// A `map<string, string>`: entries sorted by key, the last of equal keys kept.
+    fn map(&mut self, field: &'static Field, from: usize, to: usize, limit: u32) -> R<()> {
+        let limit = nested(limit)?;
+        let mut items = std::mem::take(&mut self.scratch.map);
+        items.clear();
+        for k in from..to {
+            let o = self.scratch.wire[k];
+            let b = &self.body()[..o.end as usize];
+            let mut at = o.start as usize;
+            let (mut key, mut value) = ((0, 0), (0, 0));
+            while at < o.end as usize {
+                let (tag, wire) = key_of(b, &mut at)?;
+                match (tag, wire) {
+                    (1 | 2, 2) => {
+                        let r = value_range(b, &mut at, 2)?;
+                        if std::str::from_utf8(&b[r.0..r.1]).is_err() {
+                            return Err(err("invalid string value: data is not UTF-8 encoded"));
+                        }
+                        if tag == 1 {
+                            key = r;
+                        } else {
+                            value = r;
+                        }
+                    }
+                    (1 | 2, _) => return Err(err("invalid wire type")),
+                    (_, 3) => skip_group(b, &mut at, tag, limit)?,
+                    (_, 4) => return Err(err("unexpected end group tag")),
+                    (_, w) => {
+                        value_range(b, &mut at, w)?;
+                    }
+                }
+            }
+            items.push((key, value, k));
+        }
+        let b = self.body();
+        items.sort_unstable_by(|x, y| b[x.0.0..x.0.1].cmp(&b[y.0.0..y.0.1]).then(x.2.cmp(&y.2)));
+        bson::header(self.out, bson::DOCUMENT, field.json_name.as_bytes());
+        let doc = bson::begin(self.out);
+        for (i, &(k, v, _)) in items.iter().enumerate() {
+            let superseded = items
+                .get(i + 1)
+                .is_some_and(|next| b[next.0.0..next.0.1] == b[k.0..k.1]);
+            if superseded {
+                continue;
+            }
+            self.deferred.data_key(&b[k.0..k.1]);
+            bson::header(self.out, bson::STRING, &b[k.0..k.1]);
+            bson::string(self.out, &b[v.0..v.1]);
+        }
+        bson::end(self.out, doc);
+        self.scratch.map = items;
+        Ok(())
+    }
+
+    fn scalar(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+        v: Scalar,
+        key: Elem,
+        singular: bool,
+    ) {
+        let header = |out: &mut Vec<u8>, kind: u8| match key {
+            Elem::Name(k) => bson::header(out, kind, k),
+            Elem::Index(i) => bson::index_header(out, kind, i),
+        };
+        match v {
+            Scalar::I32(v) => {
+                if v != 0 || !singular {
+                    header(self.out, bson::INT32);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Scalar::U32(v) => {
+                if v != 0 || !singular {
+                    header(self.out, bson::INT64);
+                    self.out.extend_from_slice(&i64::from(v).to_le_bytes());
+                }
+            }
+            Scalar::I64(v) => {
+                if v != 0 || !singular {
+                    header(self.out, bson::STRING);
+                    bson::decimal_string(self.out, v < 0, v.unsigned_abs());
+                }
+            }
+            Scalar::U64(v) => {
+                if v != 0 || !singular {
+                    header(self.out, bson::STRING);
+                    bson::decimal_string(self.out, false, v);
+                }
+            }
+            Scalar::F64(v) => {
+                self.deferred.non_finite(v, msg, field, parent);
+                if v != 0.0 || !singular {
+                    header(self.out, bson::DOUBLE);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Scalar::Bool(v) => {
+                if v || !singular {
+                    header(self.out, bson::BOOLEAN);
+                    self.out.push(u8::from(v));
+                }
+            }
+            Scalar::Enum(e, v) => {
+                if !enum_known(e, v) {
+                    self.deferred.out_of_range(enum_label(msg, field));
+                }
+                if v != 0 || !singular {
+                    header(self.out, bson::STRING);
+                    bson::string(self.out, e.name(v).unwrap_or_default().as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// `key` under another name where a local `key` variable shadows it.
+#[inline]
+fn key_of(b: &[u8], at: &mut usize) -> R<(u32, u8)> {
+    key(b, at)
+}
+
+#[derive(Clone, Copy)]
+enum Elem {
+    Name(&'static [u8]),
+    Index(u32),
+}
+
+enum Scalar {
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Enum(&'static schema::Enum, i32),
+}
+
+/// One scalar value of `kind` at `*at`, decoded as prost does (32-bit varints truncate).
+fn scalar(b: &[u8], at: &mut usize, kind: Kind) -> R<Scalar> {
+    let fixed = |at: &mut usize, n: usize| -> R<[u8; 8]> {
+        let Some(bytes) = b.get(*at..*at + n) else {
+            return Err(err("buffer underflow"));
+        };
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(bytes);
+        *at += n;
+        Ok(v)
+    };
+    Ok(match kind {
+        Kind::Int32 => Scalar::I32(varint(b, at)? as i32),
+        Kind::UInt32 => Scalar::U32(varint(b, at)? as u32),
+        Kind::Int64 => Scalar::I64(varint(b, at)? as i64),
+        Kind::UInt64 => Scalar::U64(varint(b, at)?),
+        Kind::SInt32 => {
+            let n = varint(b, at)? as u32;
+            Scalar::I32(((n >> 1) as i32) ^ (-((n & 1) as i32)))
+        }
+        Kind::SInt64 => {
+            let n = varint(b, at)?;
+            Scalar::I64(((n >> 1) as i64) ^ (-((n & 1) as i64)))
+        }
+        Kind::Bool => Scalar::Bool(varint(b, at)? != 0),
+        Kind::Enum(e) => Scalar::Enum(e, varint(b, at)? as i32),
+        Kind::Fixed32 => Scalar::U32(u32::from_le_bytes(fixed(at, 4)?[..4].try_into().unwrap())),
+        Kind::SFixed32 => Scalar::I32(i32::from_le_bytes(fixed(at, 4)?[..4].try_into().unwrap())),
+        Kind::Float => Scalar::F64(f64::from(f32::from_le_bytes(
+            fixed(at, 4)?[..4].try_into().unwrap(),
+        ))),
+        Kind::Fixed64 => Scalar::U64(u64::from_le_bytes(fixed(at, 8)?)),
+        Kind::SFixed64 => Scalar::I64(i64::from_le_bytes(fixed(at, 8)?)),
+        Kind::Double => Scalar::F64(f64::from_le_bytes(fixed(at, 8)?)),
+        _ => return Err(err("not a scalar")),
+    })
+}
