@@ -484,22 +484,6 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_auth_token_is_never_echoed() {
-        for bad in [
-            "write:SECRETshort",
-            "admin:0123456789abcdefSECRET",
-            "0123456789abcdefSECRET",
-            "read:has spaces SECRET inside",
-        ] {
-            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
-                .unwrap_err()
-                .to_string();
-            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
-            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
-        }
-    }
-
-    #[test]
     fn a_bad_setting_is_one_line_naming_the_variable_and_what_to_write() {
         let cases = [
             (
@@ -538,9 +522,25 @@ mod tests {
             let err = parse(&["--auth-tokens", bad]).unwrap_err();
             let msg = describe_parse_error(&err).unwrap();
             assert!(
-                !msg.contains("SECRET") && msg.contains("AUTH_TOKENS") && msg.contains("***"),
+                !msg.contains("SECRET") && msg.contains("AUTH_TOKENS") && !msg.contains('\n'),
                 "{bad}: {msg}"
             );
+        }
+    }
+
+    #[test]
+    fn a_malformed_auth_token_is_never_echoed() {
+        for bad in [
+            "write:SECRETshort",
+            "admin:0123456789abcdefSECRET",
+            "0123456789abcdefSECRET",
+            "read:has spaces SECRET inside",
+        ] {
+            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
+            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
         }
     }
 

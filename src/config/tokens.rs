@@ -77,7 +77,7 @@ impl clap::builder::TypedValueParser for TokenParser {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
                 format!(
-                    "an AUTH_TOKENS entry (***, not shown: it may hold a secret) is malformed: {why}\n"
+                    "an AUTH_TOKENS entry is malformed (***: not shown, it may hold a secret): {why}\n"
                 ),
             )
             .with_cmd(cmd)

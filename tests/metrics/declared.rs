@@ -98,6 +98,7 @@ pub(crate) const PROCESS_METRICS: &[(&str, &str)] = &[
 ];
 
 /// The only labels the service may use (no match, user or session ids: unbounded cardinality).
+/// `outcome` is the WebSocket ingest's message outcome, a fixed list (`metrics::WS_OUTCOMES`).
 pub(crate) const ALLOWED_LABELS: &[&str] = &[
-    "method", "route", "status", "reason", "kind", "version", "le",
+    "method", "route", "status", "reason", "kind", "version", "le", "outcome",
 ];
