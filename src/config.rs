@@ -58,6 +58,13 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     pub const MAX_CONNECTIONS: usize = 10_000;
     pub const SHUTDOWN_DRAIN_DELAY: Duration = Duration::ZERO;
+    /// Bodies being received or decoded at once, in bytes (beyond: 503). 64 bodies of the
+    /// default 1 MiB limit.
+    pub const MAX_BODY_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
+    /// Reads streaming at once (beyond: 503); each holds at most a page of events.
+    pub const MAX_READS_IN_FLIGHT: usize = 32;
+    /// A response the client does not take for this long is cut off (stalled readers).
+    pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
     /// Readiness fails above this queue fill ratio, so balancers shift load before 503s start.
     pub const READY_HIGH_WATER: f64 = 0.9;
     /// Frames one WebSocket stream may have read and not yet answered; at the bound the server
@@ -126,8 +133,8 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
-    /// Page cache of the embedded store, in bytes (part of the memory bound: peak RSS stays
-    /// under 2 × QUEUE_MAX_BYTES + EMBEDDED_CACHE_BYTES + ~64 MB).
+    /// Page cache of the embedded store, in bytes (a term of the memory bound, with the queue,
+    /// bodies and reads in flight: README, "The memory bound").
     #[arg(long, env = "EMBEDDED_CACHE_BYTES", default_value_t = defaults::EMBEDDED_CACHE_BYTES, value_parser = positive)]
     pub embedded_cache_bytes: usize,
 
@@ -206,6 +213,20 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// Most bytes of request bodies being received or decoded at once (part of the memory
+    /// bound); beyond it POSTs get 503 + Retry-After.
+    #[arg(long, env = "MAX_BODY_BYTES_IN_FLIGHT", default_value_t = defaults::MAX_BODY_BYTES_IN_FLIGHT, value_parser = positive)]
+    pub max_body_bytes_in_flight: usize,
+
+    /// Most reads streaming at once (part of the memory bound); beyond it 503 + Retry-After.
+    #[arg(long, env = "MAX_READS_IN_FLIGHT", default_value_t = defaults::MAX_READS_IN_FLIGHT, value_parser = positive)]
+    pub max_reads_in_flight: usize,
+
+    /// How long a response may wait for the client to take more of it before the connection
+    /// is closed (a reader that stops reading holds memory and a read slot until then).
+    #[arg(long, env = "SEND_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub send_timeout: Duration,
+
     /// Most open client connections; more are closed on accept.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = positive)]
     pub max_connections: usize,
@@ -279,6 +300,9 @@ impl Default for Config {
             shutdown_timeout: defaults::SHUTDOWN_TIMEOUT,
             header_read_timeout: defaults::HEADER_READ_TIMEOUT,
             max_connections: defaults::MAX_CONNECTIONS,
+            max_body_bytes_in_flight: defaults::MAX_BODY_BYTES_IN_FLIGHT,
+            max_reads_in_flight: defaults::MAX_READS_IN_FLIGHT,
+            send_timeout: defaults::SEND_TIMEOUT,
             shutdown_drain_delay: defaults::SHUTDOWN_DRAIN_DELAY,
             auth_tokens: Vec::new(),
             live_buffer: defaults::LIVE_BUFFER,
@@ -372,6 +396,22 @@ mod tests {
         .unwrap();
         assert_eq!(c.mongo_timeout, Duration::from_millis(250));
         assert_eq!(c.server_address, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn a_malformed_auth_token_is_never_echoed() {
+        for bad in [
+            "write:SECRETshort",
+            "admin:0123456789abcdefSECRET",
+            "0123456789abcdefSECRET",
+            "read:has spaces SECRET inside",
+        ] {
+            let err = parse(&["--auth-tokens", &format!("read:0123456789abcdef,{bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("SECRET"), "the secret is echoed: {err}");
+            assert!(err.contains("AUTH_TOKENS entry"), "what is wrong: {err}");
+        }
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const REJECT_REASONS: &[&str] = &[
     "unsupported_media_type",
     "body_timeout",
     "queue_full",
+    "busy",
     "shutting_down",
     "store_unavailable",
     "deadline",

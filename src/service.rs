@@ -98,6 +98,8 @@ impl Service {
                 max_body_bytes: config.max_body_bytes,
                 ready_high_water: defaults::READY_HIGH_WATER,
                 auth: Auth::new(config.auth_tokens.clone()),
+                max_body_bytes_in_flight: config.max_body_bytes_in_flight,
+                max_reads_in_flight: config.max_reads_in_flight,
                 ws: WsSettings {
                     max_in_flight: config.ws_max_in_flight,
                     ping_interval: config.ws_ping_interval,
@@ -254,6 +256,7 @@ impl App {
         let options = ServeOptions {
             header_read_timeout: self.config.header_read_timeout,
             max_connections: self.config.max_connections,
+            send_timeout: self.config.send_timeout,
         };
         let router = self.router();
         let requests_done = server::serve(listener, router, options, stop, || {

@@ -18,6 +18,9 @@ const SCRIPTS: &[&str] = &[
     "read.js",
     "mixed.js",
     "check-frames.mjs",
+    "lib/stream.js",
+    "ws.js",
+    "check-ws.mjs",
 ];
 
 fn loadtest_dir() -> PathBuf {
@@ -84,4 +87,57 @@ async fn the_k6_frame_generator_is_accepted(backend: Backend) {
     );
 }
 
-backend_tests!(the_k6_frame_generator_is_accepted);
+/// node with a global `WebSocket`: built in from Node 22; Node 20 has it behind
+/// `--experimental-websocket` (undici's), which is used when needed, so no npm package is.
+fn node_with_websocket() -> Command {
+    let has_global = node()
+        .args(["-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"])
+        .status()
+        .unwrap()
+        .success();
+    let mut cmd = node();
+    if !has_global {
+        cmd.arg("--experimental-websocket");
+    }
+    cmd
+}
+
+/// ws.js's messages (lib/stream.js around the shared generator) streamed to the service over a
+/// real WebSocket: one reply per message in order, the retried frame stored once.
+async fn the_k6_stream_messages_are_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let out = tokio::task::spawn_blocking({
+        let base = app.base.clone();
+        move || {
+            node_with_websocket()
+                .arg("check-ws.mjs")
+                .env("BASE_URL", base)
+                .env("FRAMES", "6")
+                .env("MATCHES", "3")
+                .env("TIMEOUT_MS", "60000")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "check-ws.mjs failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    assert_eq!(
+        app.stats.frames_stored() + app.stats.frames_duplicate(),
+        3 * 7,
+        "3 matches x (6 frames + 1 retry) written"
+    );
+    assert_eq!(app.stats.frames_duplicate(), 3, "each retry was a duplicate");
+}
+
+backend_tests!(
+    the_k6_frame_generator_is_accepted,
+    the_k6_stream_messages_are_accepted
+);

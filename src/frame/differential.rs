@@ -48,6 +48,8 @@ fn class(e: &FrameError) -> String {
         FrameError::SessionId(e) => format!("session id: {e}"),
         FrameError::NonFinite(field) => format!("non-finite {field}"),
         FrameError::OutOfRange(field) => format!("out of range {field}"),
+        FrameError::DataKey(why) => format!("data key {why}"),
+        FrameError::Limit(limit) => format!("limit {limit}"),
     }
 }
 
@@ -199,7 +201,11 @@ fn the_fuzz_corpus_agrees() {
                 // The transcoder's target: the first byte picks JSON (even) or protobuf.
                 (None, "transcode") => {
                     let (&selector, body) = raw.split_first().expect("a selector byte");
-                    let e = if selector % 2 == 0 { Encoding::Json } else { Encoding::Protobuf };
+                    let e = if selector % 2 == 0 {
+                        Encoding::Json
+                    } else {
+                        Encoding::Protobuf
+                    };
                     (body.to_vec(), vec![e])
                 }
                 (None, _) => (decompress(&raw), vec![Encoding::Json, Encoding::Protobuf]),

@@ -14,6 +14,7 @@
 mod differential;
 mod document;
 mod finite;
+pub mod limits;
 mod range;
 mod transcode;
 
@@ -23,6 +24,7 @@ use serde::Deserialize;
 pub use document::{
     DocumentError, EventDocument, EventId, RenderError, StoredEvent, render_event_json,
 };
+pub use limits::LimitError;
 
 use std::cell::RefCell;
 use std::time::SystemTime;
@@ -56,6 +58,12 @@ pub enum FrameError {
     NonFinite(&'static str),
     #[error("{0} is outside the schema's range")]
     OutOfRange(&'static str),
+    /// A `GenericEvent.data` key no store can keep as given (see `range::data_key`).
+    #[error("generic_event.data key {0}")]
+    DataKey(&'static str),
+    /// Past one of the decode bounds of [`limits`].
+    #[error("{0}")]
+    Limit(#[from] LimitError),
     /// The transcoder's syntax errors (the class serde_json calls syntax or EOF).
     #[error("malformed JSON: {0}")]
     JsonSyntax(JsonError),
@@ -132,8 +140,11 @@ impl FrameError {
             | FrameError::JsonSchema(_)
             | FrameError::MissingSession
             | FrameError::NonFinite(_)
-            | FrameError::OutOfRange(_) => "schema",
+            | FrameError::OutOfRange(_)
+            | FrameError::DataKey(_) => "schema",
             FrameError::SessionId(_) => "bad_id",
+            FrameError::Limit(LimitError::TooDeep) => "schema",
+            FrameError::Limit(_) => "too_large",
         }
     }
 }
@@ -175,6 +186,8 @@ pub fn decode_document(
     user: Option<&UserId>,
     received_at: SystemTime,
 ) -> Result<Ingested, FrameError> {
+    // The same bounds as the oracle's (hardening's pre-scan), so both refuse the same bodies.
+    limits::check(body, encoding)?;
     BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
         let (scratch, data) = &mut *buffers;
@@ -194,9 +207,10 @@ pub fn decode_document(
     })
 }
 
-/// Decodes and validates one frame into the prost structs: the previous decode, kept as the
+/// Decodes and validates one frame (within the bounds of [`limits`]) into the prost structs: the previous decode, kept as the
 /// oracle of [`decode_document`] (and for tools that want the typed frame).
 pub fn decode(body: &[u8], encoding: Encoding) -> Result<DecodedFrame, FrameError> {
+    limits::check(body, encoding)?;
     let (mut frame, unknown_fields) = match encoding {
         Encoding::Json => decode_json(body)?,
         Encoding::Protobuf => (

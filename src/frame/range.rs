@@ -19,6 +19,30 @@ fn role(field: &'static str, v: i32) -> Result<(), FrameError> {
         .map_err(|_| FrameError::OutOfRange(field))
 }
 
+/// A `GenericEvent.data` key both stores can keep as it was sent. BSON keys cannot hold NUL,
+/// and MongoDB (and FerretDB) refuse a field name that starts with `$` or holds a `.` (the
+/// embedded store would keep them, so the same frame would be 200 on one store and 500 on the
+/// other). They are refused as input on both stores (400) rather than stored in an escaped
+/// form: an escape would have to be reversed by every read path and export, and a key that
+/// merely looked escaped would come back changed. A `$` later in a key is fine.
+pub(super) fn data_key(k: &str) -> Result<(), FrameError> {
+    data_key_problem(k.as_bytes()).map_or(Ok(()), |why| Err(FrameError::DataKey(why)))
+}
+
+/// What [`data_key`] refuses in a key, if anything; on bytes, for the transcoder too, so both
+/// decoders refuse the same keys with the same words.
+pub(super) fn data_key_problem(k: &[u8]) -> Option<&'static str> {
+    if k.contains(&0) {
+        Some("holds a NUL byte")
+    } else if k.starts_with(b"$") {
+        Some("starts with `$`, which MongoDB refuses in a field name")
+    } else if k.contains(&b'.') {
+        Some("holds a `.`, which MongoDB refuses in a field name")
+    } else {
+        None
+    }
+}
+
 /// Also folds a leap second (`…23:59:60.5Z`, which the RFC 3339 parser keeps as nanos past one
 /// second) into the next second, as protobuf's smeared time does.
 pub(super) fn check(frame: &mut LobbySessionStateFrame) -> Result<(), FrameError> {
@@ -41,10 +65,7 @@ pub(super) fn check(frame: &mut LobbySessionStateFrame) -> Result<(), FrameError
             role("player_switched_team.new_role", x.new_role)?;
             role("player_switched_team.prev_role", x.prev_role)
         }
-        // BSON keys cannot hold NUL; the document could not be stored.
-        Some(Event::GenericEvent(x)) if x.data.keys().any(|k| k.contains('\0')) => {
-            Err(FrameError::OutOfRange("generic_event.data key (NUL)"))
-        }
+        Some(Event::GenericEvent(x)) => x.data.keys().try_for_each(|k| data_key(k)),
         Some(Event::EmotePlayed(x)) => EmoteType::try_from(x.emote)
             .map(drop)
             .map_err(|_| FrameError::OutOfRange("emote_played.emote")),

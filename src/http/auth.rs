@@ -57,6 +57,44 @@ impl FromStr for ScopedToken {
     }
 }
 
+/// Parses `AUTH_TOKENS` entries for clap without echoing them: clap's own error for a bad value
+/// quotes it (`invalid value 'write:…'`), and the value of a malformed entry is a secret (or
+/// one with a typo). The error says what is wrong, never the entry.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenParser;
+
+impl clap::builder::TypedValueParser for TokenParser {
+    type Value = ScopedToken;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ScopedToken, clap::Error> {
+        let refuse = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "an AUTH_TOKENS entry is malformed (not shown: it may hold a secret): {why}\n"
+                ),
+            )
+            .with_cmd(cmd)
+        };
+        let s = value
+            .to_str()
+            .ok_or_else(|| refuse("an auth token is visible ASCII"))?;
+        s.parse().map_err(|why: String| refuse(&why))
+    }
+}
+
+impl clap::builder::ValueParserFactory for ScopedToken {
+    type Parser = TokenParser;
+    fn value_parser() -> TokenParser {
+        TokenParser
+    }
+}
+
 /// The configured tokens.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {

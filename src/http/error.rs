@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::frame::{DocumentError, FrameError};
+use crate::frame::{DocumentError, FrameError, LimitError};
 use crate::ids::IdError;
 use crate::logging::error_chain;
 use crate::pipeline::{EnqueueError, WriteError};
@@ -41,12 +41,26 @@ pub enum ApiError {
     TooManySubscribers,
     #[error("the ingest queue is full; retry after a moment")]
     QueueFull,
+    /// A shared bound of the service is reached (bodies or reads in flight); the string says
+    /// which. Routine under load, like a full queue.
+    #[error("{0}; retry after a moment")]
+    Busy(&'static str),
+    /// The store's writes are failing (e.g. a full disk): refused at once, not at the deadline.
+    #[error("the store cannot write right now ({0}); retry after a moment")]
+    WritesFailing(String),
     #[error("the service is shutting down; retry on another instance")]
     ShuttingDown,
     #[error("the store is unavailable")]
     StoreUnavailable(#[source] StoreError),
     #[error("the write did not complete within the request deadline; it is safe to retry")]
     DeadlineExceeded,
+    /// A read (one page, or one cursor batch of it) the store did not serve within its bound:
+    /// slow, not down, so a 504 and not the 503 of an outage.
+    #[error(
+        "the read timed out: the store did not return the next events within {0:?}; retry, \
+         or ask for a smaller page with `limit`"
+    )]
+    ReadTimeout(std::time::Duration),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -54,6 +68,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::BadFrame(FrameError::Limit(l)) if *l != LimitError::TooDeep => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BadFrame(_)
             | ApiError::BadId(_)
             | ApiError::BadRequest(_)
@@ -64,9 +81,11 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownMatch => StatusCode::NOT_FOUND,
             ApiError::TooManySubscribers
             | ApiError::QueueFull
+            | ApiError::Busy(_)
+            | ApiError::WritesFailing(_)
             | ApiError::ShuttingDown
             | ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::DeadlineExceeded | ApiError::ReadTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -83,9 +102,12 @@ impl ApiError {
             ApiError::NotFound | ApiError::UnknownMatch => "not_found",
             ApiError::TooManySubscribers => "other",
             ApiError::QueueFull => "queue_full",
+            ApiError::Busy(_) => "busy",
+            ApiError::WritesFailing(_) => "store_unavailable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::DeadlineExceeded => "deadline",
+            ApiError::ReadTimeout(_) => "read_timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -115,6 +137,17 @@ impl From<WriteError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A failed read: a store that did not answer in time is slow (504 read timeout), anything
+    /// else is an outage (503).
+    pub fn from_read(e: StoreError) -> Self {
+        match e {
+            StoreError::Timeout(bound) => ApiError::ReadTimeout(bound),
+            e => ApiError::StoreUnavailable(e),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::StoreUnavailable(e)
@@ -131,15 +164,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         // Overload and shutdown refusals are expected and counted in metrics: a warn line per
-        // refused frame would flood the log exactly when the service is busiest.
-        let routine = matches!(
-            self,
-            ApiError::QueueFull | ApiError::ShuttingDown | ApiError::TooManySubscribers
-        );
-        if status.is_server_error() && !routine {
-            tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+        // refused frame would flood the log exactly when the service is busiest. A 504 is one
+        // per waiting request while the store is slow; its cause is logged once per failed
+        // attempt by the writer, and counted (`http_requests_total{status="504"}`), so the
+        // request line is info, not warn.
+        match self {
+            ApiError::QueueFull
+            | ApiError::Busy(_)
+            | ApiError::WritesFailing(_)
+            | ApiError::ShuttingDown
+            | ApiError::TooManySubscribers => {
+                tracing::debug!(status = status.as_u16(), error = %self, "request refused");
+            }
+            ApiError::DeadlineExceeded | ApiError::ReadTimeout(_) => {
+                tracing::info!(status = status.as_u16(), error = %self, "request timed out");
+            }
+            _ if status.is_server_error() => {
+                tracing::warn!(status = status.as_u16(), error = %error_chain(&self), "request failed");
+            }
+            _ => tracing::debug!(status = status.as_u16(), error = %self, "request refused"),
         }
         let mut response = error_response(status, &self.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::body::{self, Coding};
 use super::{ApiError, AppState, batch_ingest, submit};
 use crate::frame::Encoding;
 use crate::ids::{NodeId, UserId};
@@ -27,30 +28,48 @@ async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Respo
     let deadline = started + app.settings.request_timeout;
     let request = async {
         let kind = body_kind(headers)?;
+        let coding = Coding::from_headers(headers)?;
         let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
         let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
         let limit = match kind {
             BodyKind::Frame(_) => app.settings.max_body_bytes,
             BodyKind::Batch(_) => app.settings.batch.max_bytes,
         };
-        let body = read_body(body, limit, deadline, content_length(headers)).await?;
-        Ok::<_, ApiError>((kind, node, user, body))
+        // Reserved from the shared body budget (503 beyond it) as the bytes arrive.
+        let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
+        Ok::<_, ApiError>((kind, coding, limit, node, user, received))
     };
-    let (kind, node, user, body) = request.await.inspect_err(submit::count_rejection)?;
+    let (kind, coding, limit, node, user, received) =
+        request.await.inspect_err(submit::count_rejection)?;
+    // Decompression and decoding are CPU work: off the runtime when the body is big, so they
+    // never hold up other requests or the probes (see `body::off_runtime`).
+    let inline = coding == Coding::Identity && received.bytes.len() <= body::INLINE_DECODE_BYTES;
     let encoding = match kind {
         BodyKind::Frame(encoding) => encoding,
         BodyKind::Batch(format) => {
-            return Ok(
-                batch_ingest::store(app, format, body, &node, user.as_ref(), deadline).await,
-            );
+            let (body, permit) =
+                body::off_runtime(inline, move || body::decompress(received, coding, limit))
+                    .await?
+                    .inspect_err(submit::count_rejection)?;
+            let response =
+                batch_ingest::store(app, format, body, &node, user.as_ref(), deadline).await;
+            drop(permit);
+            return Ok(response);
         }
     };
 
-    let pending = submit::submit(app, &body, encoding, &node, user.as_ref(), deadline)?;
-    // Free the body before waiting for the write: a waiting request then holds only its
-    // queued document, which the queue's byte bound counts. Held across the wait, the body
-    // and the decoded frame added ~3 × a body per waiting request to RSS under overload.
-    drop(body);
+    let app2 = app.clone();
+    let pending = body::off_runtime(inline, move || {
+        let (body, permit) =
+            body::decompress(received, coding, limit).inspect_err(submit::count_rejection)?;
+        let pending = submit::submit(&app2, &body, encoding, &node, user.as_ref(), deadline);
+        // Free the body (and its budget) before waiting for the write: a waiting request then
+        // holds only its queued document, which the queue's byte bound counts. Held across the
+        // wait, the body and the decoded frame added ~3 × a body per waiting request to RSS.
+        drop((body, permit));
+        pending
+    })
+    .await??;
     let accepted = pending.wait().await?;
     let status = if accepted.durable {
         StatusCode::OK
@@ -112,78 +131,4 @@ pub(super) fn header_str<'a>(
                 .map_err(|_| ApiError::BadRequest(format!("header {name} is not visible ASCII")))
         })
         .transpose()
-}
-
-/// The declared body size, a hint for the buffer (a compressed body decompresses larger).
-fn content_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-/// Reads the (already decompressed) body, at most `limit` bytes, by the request deadline, into
-/// one buffer: a body that arrives in one chunk is kept as it is; else the chunks are copied
-/// into a buffer sized from `Content-Length` up front (instead of keeping a list of chunks
-/// and copying them once more at the end).
-async fn read_body(
-    body: Body,
-    limit: usize,
-    deadline: Instant,
-    size_hint: Option<usize>,
-) -> Result<bytes::Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let read = async {
-        let mut body = http_body_util::Limited::new(body, limit);
-        let mut first: Option<bytes::Bytes> = None;
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let Ok(chunk) = frame?.into_data() else {
-                continue; // trailers
-            };
-            match first.take() {
-                None if buf.is_empty() => first = Some(chunk),
-                None => buf.extend_from_slice(&chunk),
-                Some(head) => {
-                    buf.reserve(
-                        size_hint
-                            .unwrap_or(0)
-                            .min(limit)
-                            .max(head.len() + chunk.len()),
-                    );
-                    buf.extend_from_slice(&head);
-                    buf.extend_from_slice(&chunk);
-                }
-            }
-        }
-        Ok::<_, axum::BoxError>(match first {
-            Some(only) => only,
-            None => bytes::Bytes::from(buf),
-        })
-    };
-    match tokio::time::timeout_at(deadline.into(), read).await {
-        Err(_) => Err(ApiError::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => {
-            let e = axum::Error::new(e);
-            if is_length_limit(&e) {
-                Err(ApiError::TooLarge(limit))
-            } else {
-                Err(ApiError::BadBody(crate::logging::error_chain(&e)))
-            }
-        }
-    }
-}
-
-/// The limit can trip inside the decompressor (raw bytes) or in `to_bytes` (decompressed):
-/// look through the whole cause chain.
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
-    }
-    false
 }

@@ -15,25 +15,42 @@ use tracing::Level;
 use super::error::error_response;
 use crate::metrics as m;
 
+/// Every label value here comes from a fixed set, whatever the client sends: each distinct
+/// value is a series kept for the life of the process, and 20 000 requests with made-up
+/// methods grew `/metrics` from 6 KB to 46 MB when the method was used as it came.
 pub async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| route_label(p.as_str()));
+    let method = method_label(req.method());
+    let route = route_label(req.extensions().get::<MatchedPath>());
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    counter!(m::HTTP_REQUESTS, "method" => method.as_str().to_owned(), "route" => route, "status" => status)
+    // A `StatusCode` is 100-999 and the service answers a handful of them.
+    let status = response.status().as_str().to_owned();
+    counter!(m::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
         .increment(1);
-    histogram!(m::HTTP_REQUEST_DURATION, "method" => method.as_str().to_owned(), "route" => route)
+    histogram!(m::HTTP_REQUEST_DURATION, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
 }
 
-/// Static labels for the known routes (no per-request allocation, bounded cardinality).
-fn route_label(path: &str) -> &'static str {
-    match path {
+/// The standard methods by name; any other token a client makes up is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Static labels for the known routes (several UI paths share one).
+fn known_route(path: &str) -> Option<&'static str> {
+    Some(match path {
         "/session-events" => "/session-events",
         "/lobby-session-events" => "/lobby-session-events",
         "/ws" => "/ws",
@@ -44,8 +61,30 @@ fn route_label(path: &str) -> &'static str {
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         "/" | "/ui" | "/ui/" | "/ui/{*path}" => "ui",
-        _ => "other",
+        _ => return None,
+    })
+}
+
+/// The matched route's template (a `&'static str` of the router, so no allocation and only
+/// as many values as there are routes); `unmatched` when no route matched (404).
+fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    static ROUTES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let Some(path) = matched.map(MatchedPath::as_str) else {
+        return "unmatched";
+    };
+    if let Some(known) = known_route(path) {
+        return known;
     }
+    // Other route templates are few and fixed at start-up too: intern each once.
+    let mut routes = ROUTES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(r) = routes.iter().find(|r| **r == path) {
+        return r;
+    }
+    let r: &'static str = Box::leak(path.to_owned().into_boxed_str());
+    routes.push(r);
+    r
 }
 
 /// Gives every error response the JSON body `{"success":false,"error":…}`, keeping its
@@ -128,6 +167,59 @@ impl<B> tower_http::trace::MakeSpan<B> for MakeSpan {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        tracing::debug_span!("request", method = %req.method(), uri = %req.uri(), request_id)
+        let uri = req.uri();
+        let query = uri.query().map(redact_query);
+        tracing::debug_span!(
+            "request",
+            method = %req.method(),
+            path = uri.path(),
+            query,
+            request_id
+        )
+    }
+}
+
+/// The query string with the value of any parameter that may carry a credential replaced by
+/// `***` (`?access_token=` is how some clients send a bearer token).
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+            None if is_secret_param(pair) => "***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["token", "auth", "key", "secret", "password"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_fixed_sets() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"MADEUP1").unwrap()),
+            "other"
+        );
+        assert_eq!(route_label(None), "unmatched");
+    }
+
+    #[test]
+    fn credentials_in_queries_are_redacted() {
+        assert_eq!(
+            redact_query("limit=1&access_token=s3cr3t&after=x"),
+            "limit=1&access_token=***&after=x"
+        );
+        assert_eq!(redact_query("ACCESS_TOKEN"), "***");
     }
 }

@@ -2,20 +2,24 @@
 
 pub mod auth;
 mod batch_ingest;
+pub mod body;
 mod envelope;
 mod error;
 mod health;
 mod ingest;
+mod live;
 mod matches;
 mod middleware;
 mod read;
 mod submit;
-mod ws_ingest;
 mod ui;
+mod ws_ingest;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -23,7 +27,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceBuilder;
-use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -34,6 +37,7 @@ use crate::config::AckMode;
 use crate::live::LiveHub;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use body::BodyBudget;
 
 /// What handlers need, shared by every request.
 #[derive(Clone)]
@@ -48,6 +52,10 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub ready_high_water: f64,
     pub auth: Auth,
+    /// Bytes of request bodies being received or decoded at once (see [`body::BodyBudget`]).
+    pub max_body_bytes_in_flight: usize,
+    /// Reads (GETs of events, exports, tails) served at once; more are 503 + `Retry-After`.
+    pub max_reads_in_flight: usize,
     /// Interval of keep-alive comments on idle live tails.
     pub live_keep_alive: Duration,
     /// How far back a tail remembers replayed frames at its seam (see `http::live`).
@@ -78,12 +86,19 @@ pub struct Inner {
     pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     pub settings: HttpSettings,
+    /// Shared by every ingest route: take a permit before holding a body.
+    pub body_budget: BodyBudget,
+    reads: Arc<Semaphore>,
     shutting_down: AtomicBool,
     /// Cancelled when the listener closes: every WebSocket stream stops reading and closes.
     closing_streams: CancellationToken,
     /// The open WebSocket streams, which shutdown waits for.
     streams: TaskTracker,
 }
+
+/// One read in flight; hold it for as long as the response streams.
+#[derive(Debug)]
+pub struct ReadPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl AppState {
     pub fn new(
@@ -98,11 +113,25 @@ impl AppState {
             pipeline,
             live,
             metrics,
+            body_budget: BodyBudget::new(settings.max_body_bytes_in_flight),
+            reads: Arc::new(Semaphore::new(settings.max_reads_in_flight)),
             settings,
             shutting_down: AtomicBool::new(false),
             closing_streams: CancellationToken::new(),
             streams: TaskTracker::new(),
         }))
+    }
+
+    /// A slot among the `MAX_READS_IN_FLIGHT` reads, or 503 + `Retry-After`. Every read path
+    /// (events, exports, live tails) takes one, so readers together hold at most that many
+    /// pages in memory, however slowly their clients read.
+    pub fn try_read(&self) -> Result<ReadPermit, ApiError> {
+        self.0
+            .reads
+            .clone()
+            .try_acquire_owned()
+            .map(ReadPermit)
+            .map_err(|_| ApiError::Busy("too many reads are in progress"))
     }
 
     /// From now on `/readyz` answers 503, so balancers stop sending before the listener closes;
@@ -171,6 +200,14 @@ pub fn router(state: AppState) -> Router {
             get(read::match_events).route_layer(guard(Scope::Read)),
         )
         .route(
+            "/session-events/{match_id}/live",
+            get(live::sse::live).route_layer(guard(Scope::Read)),
+        )
+        .route(
+            "/session-events/{match_id}/live/ws",
+            get(live::ws::live_ws).route_layer(guard(Scope::Read)),
+        )
+        .route(
             "/matches",
             get(matches::list).route_layer(guard(Scope::Read)),
         )
@@ -193,8 +230,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .layer(
             // Outermost first: ids and metrics see every request, then every error becomes
-            // JSON, then the raw body is limited, then decompressed (and limited again by the
-            // handler, so a compression bomb is a 413 too).
+            // JSON, then the raw body is limited. Handlers decompress (`body::decompress`,
+            // limited again, so a compression bomb is a 413 too).
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::x_request_id())
@@ -203,8 +240,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(move |req, next| {
                     middleware::json_errors(max_body, req, next)
                 }))
-                .layer(RequestBodyLimitLayer::new(max_raw_body))
-                .layer(RequestDecompressionLayer::new().gzip(true).zstd(true)),
+                .layer(RequestBodyLimitLayer::new(max_raw_body)),
         )
         .with_state(state)
 }

@@ -5,7 +5,7 @@
 //! `events` in the object: `{"match_id":…,"events":[…],"count":N,"next":"…"}`. JSON key order
 //! carries no meaning, so clients of the original read it unchanged.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -40,6 +40,7 @@ pub async fn match_events(
     Query(params): Query<ReadParams>,
 ) -> Result<Response, ApiError> {
     let match_id = MatchId::parse(&raw)?;
+    let permit = app.try_read()?;
     let limit = params.limit.as_deref().map(parse_limit).transpose()?;
     let query = ReadQuery {
         match_id: match_id.clone(),
@@ -66,13 +67,24 @@ pub async fn match_events(
         limit: limit.map(|l| l + 1),
     };
 
+    // The bound applies to each step that waits on the store (the query and its first batch
+    // here, then each further batch while the body streams), never to the whole match: a match
+    // of any size is read as long as the store keeps answering.
+    let bound = app.settings.store_timeout;
     let started = Instant::now();
-    let events = tokio::time::timeout(app.settings.store_timeout, app.store.read(query))
+    let events = tokio::time::timeout(bound, app.store.read(query))
         .await
-        .map_err(|_| StoreError::Timeout(app.settings.store_timeout))??;
+        .map_err(|_| StoreError::Timeout(bound))
+        .and_then(|r| r)
+        .map_err(ApiError::from_read)?;
     histogram!(m::STORE_READ_DURATION).record(started.elapsed().as_secs_f64());
 
-    let body = Body::from_stream(render(match_id, events, limit));
+    // The permit lives as long as the body: a stalled client holds its slot until the
+    // server's send timeout closes the connection.
+    let body = Body::from_stream(render(match_id, each_within(events, bound), limit).map(move |chunk| {
+        let _ = &permit;
+        chunk
+    }));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -96,6 +108,25 @@ pub(super) fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `events`, with each wait for the next one bounded by `bound`: a store that stalls mid-read
+/// ends the stream with [`StoreError::Timeout`] instead of holding the response open forever.
+/// Events already fetched (the rest of a cursor batch) come at once, so in effect this bounds
+/// each batch.
+fn each_within<T: Send + 'static>(
+    events: futures::stream::BoxStream<'static, Result<T, StoreError>>,
+    bound: Duration,
+) -> futures::stream::BoxStream<'static, Result<T, StoreError>> {
+    futures::stream::unfold(Some(events), move |events| async move {
+        let mut events = events?;
+        match tokio::time::timeout(bound, events.next()).await {
+            Ok(Some(item)) => Some((item, Some(events))),
+            Ok(None) => None,
+            Err(_) => Some((Err(StoreError::Timeout(bound)), None)),
+        }
+    })
+    .boxed()
+}
 
 struct Render {
     events: EventStream,
@@ -176,5 +207,27 @@ impl Render {
             buf.extend_from_slice(format!(",\"next\":\"{}\"", last.encode()).as_bytes());
         }
         buf.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_store_that_stalls_mid_read_ends_the_stream_with_a_timeout() {
+        let stalls = futures::stream::iter([Ok(1), Ok(2)])
+            .chain(futures::stream::pending())
+            .boxed();
+        let got: Vec<_> = each_within(stalls, Duration::from_millis(20))
+            .collect()
+            .await;
+        assert!(
+            matches!(
+                got.as_slice(),
+                [Ok(1), Ok(2), Err(StoreError::Timeout(d))] if *d == Duration::from_millis(20)
+            ),
+            "{got:?}"
+        );
     }
 }

@@ -60,7 +60,10 @@ pub fn document(
     if ingested.unknown_fields > 0 {
         counter!(m::FRAMES_UNKNOWN_FIELDS).increment(u64::from(ingested.unknown_fields));
     }
-    Ok(ingested.doc)
+    let doc = ingested.doc;
+    // Both stores keep what MongoDB can: one document of at most 16 MiB.
+    frame::limits::check_document(&doc)?;
+    Ok(doc)
 }
 
 /// Decodes, builds and enqueues one frame, answered by `deadline`. Never blocks: a full queue
@@ -73,7 +76,12 @@ pub fn submit(
     user: Option<&UserId>,
     deadline: Instant,
 ) -> Result<Pending, ApiError> {
-    document(bytes, encoding, node, user)
+    // While the store's writes are failing (a full disk), refuse at once rather than at the
+    // deadline; the store lets one through now and then to find out whether it recovered.
+    app.store
+        .accepting_writes()
+        .map_err(|e| ApiError::WritesFailing(crate::logging::error_chain(&e)))
+        .and_then(|()| document(bytes, encoding, node, user))
         .and_then(|doc| enqueue(app, doc, deadline))
         .inspect_err(count_rejection)
 }

@@ -81,6 +81,13 @@ pub trait Store: Send + Sync + 'static {
     /// Round trip to the store, bounded by the store's timeout.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// `Err` while this store knows its writes are failing (e.g. a full disk), so a POST is
+    /// refused at once (503) instead of waiting for its deadline, and readiness says why. Now
+    /// and then it lets a write through anyway, to find out when writing works again.
+    fn accepting_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Writes a batch, unordered. `Ok` carries one outcome per document, in order; `Err` means
     /// the batch as a whole is in doubt and may be retried (writes are idempotent).
     async fn write_batch(&self, docs: &[EventDocument]) -> Result<Vec<WriteOutcome>, StoreError>;

@@ -19,6 +19,8 @@ pub struct Load {
     /// service that answers by its deadline never shows up as a client timeout.
     pub timeout: Duration,
     pub verify: bool,
+    /// `--transport`: `http` (one POST per frame), `ws` (a stream per match) or `batch`.
+    pub transport: &'static str,
 }
 
 impl Load {
@@ -30,6 +32,7 @@ impl Load {
             nodes: 2,
             timeout: Duration::from_secs(30),
             verify: true,
+            transport: "http",
         }
     }
 
@@ -56,6 +59,8 @@ impl Load {
             .arg(self.matches.to_string())
             .arg("--nodes")
             .arg(self.nodes.to_string())
+            .arg("--transport")
+            .arg(self.transport)
             .arg("--quiet")
             .arg("--summary-json")
             .arg(dir.path().join("summary.json"))

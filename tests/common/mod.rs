@@ -4,14 +4,15 @@
 //! service binary as a child process, and the load generator as a subprocess.
 #![allow(dead_code, unused_imports)]
 
-pub mod exposition;
 pub mod browser;
+pub mod exposition;
 pub mod loadgen;
 pub mod mongo_server;
 pub mod prometheus;
 pub mod schema;
 pub mod service_process;
 pub mod ws;
+pub mod sse;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use super::{Backend, free_port};
 
 pub struct ServiceProcess {
     child: Option<Child>,
@@ -22,7 +22,25 @@ impl ServiceProcess {
     /// Starts the binary with exactly `env` (plus `PATH`, `SERVER_ADDRESS` on a free loopback
     /// port and `RUST_LOG=info`) and waits until it answers `/livez`.
     pub async fn start(env: &[(&str, String)]) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), env).await
+    }
+
+    /// [`ServiceProcess::start`] on `backend`: a fresh MongoDB database (`MONGO_URI`), or the
+    /// embedded store in a fresh directory. `env` comes last, so it may override `DATA_DIR`.
+    pub async fn start_on(backend: Backend, env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let mut all = match backend {
+            Backend::Mongo => vec![
+                ("MONGO_URI", super::mongo_uri()),
+                ("DATABASE_NAME", super::unique_name("se_proc")),
+            ],
+            Backend::Embedded => vec![("DATA_DIR", dir.path().join("data").display().to_string())],
+        };
+        all.extend(env.iter().cloned());
+        Self::start_in(dir, &all).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, env: &[(&str, String)]) -> Self {
         let mut service = Self {
             child: None,
             env: env
@@ -126,13 +144,22 @@ impl ServiceProcess {
 
     /// Peak resident memory of the running process (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
+        self.proc_status_bytes("VmHWM:")
+    }
+
+    /// Resident memory of the running process now (VmRSS), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        self.proc_status_bytes("VmRSS:")
+    }
+
+    fn proc_status_bytes(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("reading /proc/<pid>/status (Linux)");
         let kb: u64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/<pid>/status");
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"));
         kb * 1024
     }
 

@@ -5,11 +5,46 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::http;
 use bytes::Bytes;
 use session_events::synth::{self, MatchGenerator, Profile};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::EncodingArg;
+
+/// How a frame's bytes travel, so bodies are shaped for their transport before the clock
+/// starts (nothing is wrapped or copied during the run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One frame per POST body (optionally gzip).
+    Post,
+    /// A WebSocket message: a protobuf `Envelope` (binary) or `{"frame":…}` (text).
+    Stream,
+    /// A piece of a batch body: varint length + protobuf, or one NDJSON line.
+    Batch,
+}
+
+/// A prebuilt request for the HTTP transport: everything but the per-stream node header is the
+/// same for every request, and the whole request is built before the clock starts.
+#[derive(Clone)]
+pub struct RequestTemplate {
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    /// `X-Node-ID` per stream.
+    pub nodes: Vec<http::HeaderValue>,
+}
+
+impl RequestTemplate {
+    pub fn build(&self, stream: usize, body: Bytes) -> http::Request<http_body_util::Full<Bytes>> {
+        let mut request = http::Request::new(http_body_util::Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.insert("x-node-id", self.nodes[stream].clone());
+        request
+    }
+}
 
 /// One match as one node posts it.
 #[derive(Debug, Clone)]
@@ -57,11 +92,30 @@ pub fn body(
     index: u32,
     encoding: EncodingArg,
     gzip: bool,
+    framing: Framing,
 ) -> Bytes {
     let frame = generator.frame(index);
     let raw = match encoding {
         EncodingArg::Json => synth::to_json(&frame),
         EncodingArg::Protobuf => synth::to_protobuf(&frame),
+    };
+    let raw = match (framing, encoding) {
+        (Framing::Post, _) => raw,
+        (Framing::Stream, EncodingArg::Json) => {
+            let mut text = Vec::with_capacity(raw.len() + 10);
+            text.extend_from_slice(b"{\"frame\":");
+            text.extend_from_slice(&raw);
+            text.push(b'}');
+            text
+        }
+        // Envelope field 2 (frame), length-delimited.
+        (Framing::Stream, EncodingArg::Protobuf) => prefixed(&[0x12], &raw),
+        (Framing::Batch, EncodingArg::Json) => {
+            let mut line = raw;
+            line.push(b'\n');
+            line
+        }
+        (Framing::Batch, EncodingArg::Protobuf) => prefixed(&[], &raw),
     };
     if !gzip {
         return raw.into();
@@ -74,12 +128,23 @@ pub fn body(
     gz.finish().expect("gzip to memory").into()
 }
 
+/// `tag` + varint length + `raw`.
+fn prefixed(tag: &[u8], raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + tag.len() + 5);
+    out.extend_from_slice(tag);
+    prost::encode_length_delimiter(raw.len(), &mut out).expect("a Vec grows");
+    out.extend_from_slice(raw);
+    out
+}
+
 /// One request body, in send order.
 pub struct Body {
     pub seq: u64,
     pub stream: usize,
     pub index: u32,
     pub bytes: Bytes,
+    /// The whole request, for the HTTP transport.
+    pub request: Option<http::Request<http_body_util::Full<Bytes>>>,
 }
 
 /// What [`spawn`] reports once the bodies generated ahead of the clock are ready.
@@ -109,17 +174,27 @@ impl Bodies {
 /// bodies as fit in `budget_bytes` (all of them, in most runs); the returned future resolves
 /// once they are full (or every body is built), which is when the caller should start the
 /// clock. Bodies beyond the budget are generated during the run.
+#[allow(clippy::too_many_arguments)]
 pub async fn spawn(
     streams: Vec<Stream>,
     total: u64,
     encoding: EncodingArg,
     gzip: bool,
+    framing: Framing,
+    template: Option<RequestTemplate>,
     budget_bytes: usize,
 ) -> anyhow::Result<(Bodies, Prefill)> {
     let started = std::time::Instant::now();
     let n = streams.len();
     // The first body tells how big bodies are.
-    let per_body = body(&mut streams[0].generator.clone(), 0, encoding, gzip).len();
+    let per_body = body(
+        &mut streams[0].generator.clone(),
+        0,
+        encoding,
+        gzip,
+        framing,
+    )
+    .len();
     let capacity = (budget_bytes / per_body.max(1)) as u64;
     let capacity = capacity.clamp(1, total.max(1));
     let threads = std::thread::available_parallelism()
@@ -135,6 +210,7 @@ pub async fn spawn(
         let (tx, rx) = mpsc::channel(prefill.max(1) as usize);
         let (ready_tx, ready_rx) = oneshot::channel::<usize>();
         let mut streams = streams.clone();
+        let template = template.clone();
         std::thread::Builder::new()
             .name(format!("loadgen-bodies-{j}"))
             .spawn(move || {
@@ -143,13 +219,21 @@ pub async fn spawn(
                 for k in 0..mine {
                     let seq = j + k * threads;
                     let (stream, index) = slot(seq, n);
-                    let b = body(&mut streams[stream].generator, index, encoding, gzip);
+                    let b = body(
+                        &mut streams[stream].generator,
+                        index,
+                        encoding,
+                        gzip,
+                        framing,
+                    );
                     bytes += b.len();
+                    let request = template.as_ref().map(|t| t.build(stream, b.clone()));
                     let item = Body {
                         seq,
                         stream,
                         index,
                         bytes: b,
+                        request,
                     };
                     if tx.blocking_send(item).is_err() {
                         return; // the run ended early

@@ -261,7 +261,13 @@ fn build(
             let (s, index) = bodies::slot(seq as u64, streams.len());
             (
                 s,
-                bodies::body(&mut streams[s].generator, index, body_encoding, false),
+                bodies::body(
+                    &mut streams[s].generator,
+                    index,
+                    body_encoding,
+                    false,
+                    bodies::Framing::Post,
+                ),
             )
         })
         .collect();

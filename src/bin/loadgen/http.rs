@@ -1,16 +1,18 @@
-//! The open-model HTTP load: a fixed timetable of sends, never slowed by the service.
+//! The open-model load: a fixed timetable of sends, never slowed by the service, over one of
+//! three transports: one POST per frame (prebuilt requests on a pooled hyper client), a
+//! WebSocket stream per match ([`crate::ws`]), or batch POSTs per node ([`crate::batch`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use reqwest::header::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
 use crate::report::{self, RunInfo, Stats};
 use crate::requests::{Outcome, RequestLog};
-use crate::{Args, EncodingArg, bodies, verify};
+use crate::{Args, EncodingArg, Transport, batch, bodies, verify, ws};
 
 /// Send times: a constant rate, or a linear ramp from `r0` to `r1` over the duration.
 pub struct Schedule {
@@ -52,17 +54,98 @@ impl Schedule {
 }
 
 /// What every send task shares.
-struct Shared {
-    client: reqwest::Client,
-    /// Parsed once: reqwest would parse a string URL on every request.
-    url: reqwest::Url,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    nodes: Vec<HeaderValue>,
-    stats: Mutex<Stats>,
-    in_flight: AtomicUsize,
+pub struct Shared {
+    pub stats: Mutex<Stats>,
+    pub in_flight: AtomicUsize,
     /// The clock start: send times are fixed relative to it.
-    start: Instant,
-    log: Option<RequestLog>,
+    pub start: Instant,
+    pub log: Option<RequestLog>,
+}
+
+impl Shared {
+    /// Records how the frame `index` of `stream`, scheduled at `at`, ended; latency runs from
+    /// the *scheduled* time (no coordinated omission).
+    pub fn record(&self, stream: usize, index: u32, at: Instant, result: Outcome) {
+        let now = Instant::now();
+        let micros =
+            u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX);
+        {
+            let mut st = self.stats.lock().unwrap();
+            st.last_response = Some(now.into_std());
+            match &result {
+                Outcome::Status {
+                    code: 200 | 202, ..
+                } => {
+                    st.acked += 1;
+                    st.acked_frames[stream].push(index);
+                    st.record_latency(micros);
+                }
+                &Outcome::Status { code, retry_after } => {
+                    *st.by_status.entry(code).or_default() += 1;
+                    st.rejected_latency.saturating_record(micros.max(1));
+                    if code == 503 && !retry_after {
+                        st.unavailable_without_retry_after += 1;
+                    }
+                }
+                &Outcome::Transport(kind) => *st.transport.entry(kind).or_default() += 1,
+            }
+        }
+        if let Some(log) = &self.log {
+            log.record(at - self.start, now - self.start, stream, index, &result);
+        }
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The hyper client every HTTP and batch request goes through: pooled keep-alive connections,
+/// no per-request URL parsing or header building (requests are prebuilt).
+pub type HyperClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+pub fn hyper_client(max_idle: usize) -> HyperClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(max_idle)
+        .build(connector)
+}
+
+/// The headers every POST carries (content type, encoding, user, token).
+fn common_headers(args: &Args, content_type: &'static str) -> anyhow::Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    if args.gzip {
+        headers.insert(
+            axum::http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
+    }
+    if let Some(user) = &args.user_id {
+        headers.insert("x-user-id", user.parse()?);
+    }
+    if let Some(token) = &args.auth_token {
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse()?,
+        );
+    }
+    Ok(headers)
+}
+
+/// How the run's frames go out.
+enum Dispatch {
+    Http {
+        client: HyperClient,
+        timeout: Duration,
+    },
+    Ws(Vec<ws::Connection>),
+    Batch(batch::Batcher),
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<bool> {
@@ -78,12 +161,10 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     anyhow::ensure!(total > 0, "--rate x --duration schedules no sends");
 
     let target = args.target.trim_end_matches('/').to_owned();
+    // reqwest only before and after the clock (health, service CPU, verification).
     let client = reqwest::Client::builder()
-        .http1_only()
-        .tcp_nodelay(true)
         .timeout(args.timeout)
         .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(args.max_in_flight)
         .build()?;
     let health = client
         .get(format!("{target}/health"))
@@ -96,37 +177,41 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         health.status()
     );
 
-    let mut headers = vec![(
-        reqwest::header::CONTENT_TYPE,
-        HeaderValue::from_static(match args.encoding {
-            EncodingArg::Json => "application/json",
-            EncodingArg::Protobuf => "application/x-protobuf",
-        }),
-    )];
-    if args.gzip {
-        headers.push((
-            reqwest::header::CONTENT_ENCODING,
-            HeaderValue::from_static("gzip"),
-        ));
-    }
-    if let Some(user) = &args.user_id {
-        headers.push((HeaderName::from_static("x-user-id"), user.parse()?));
-    }
-    if let Some(token) = &args.auth_token {
-        headers.push((
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse()?,
-        ));
-    }
+    let post_type = match args.encoding {
+        EncodingArg::Json => "application/json",
+        EncodingArg::Protobuf => "application/x-protobuf",
+    };
+    let uri: axum::http::Uri = format!("{target}/session-events").parse()?;
+    let (framing, template) = match args.transport {
+        Transport::Http => (
+            bodies::Framing::Post,
+            Some(bodies::RequestTemplate {
+                uri,
+                headers: common_headers(args, post_type)?,
+                nodes: nodes.clone(),
+            }),
+        ),
+        Transport::Ws => (bodies::Framing::Stream, None),
+        Transport::Batch => (bodies::Framing::Batch, None),
+    };
 
     eprintln!(
-        "loadgen: generating {total} bodies ({} streams, seed {seed})...",
-        streams.len()
+        "loadgen: generating {total} bodies ({} streams, seed {seed}, transport {:?})...",
+        streams.len(),
+        args.transport
     );
-    let (mut rx, prefill) =
-        bodies::spawn(streams, total, args.encoding, args.gzip, args.pregen_bytes).await?;
+    let (mut rx, prefill) = bodies::spawn(
+        streams.clone(),
+        total,
+        args.encoding,
+        args.gzip,
+        framing,
+        template,
+        args.pregen_bytes,
+    )
+    .await?;
     eprintln!(
-        "loadgen: {} bodies ({:.1} MB) ready in {:.2} s; sending",
+        "loadgen: {} bodies ({:.1} MB) ready in {:.2} s",
         prefill.bodies,
         prefill.bytes as f64 / 1e6,
         prefill.seconds
@@ -137,24 +222,52 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         .as_deref()
         .map(RequestLog::create)
         .transpose()?;
-    let cpu_before = crate::process_cpu_seconds();
     let lead = Duration::from_millis(20);
-    let start = Instant::now() + lead;
-    let start_unix_ms = (std::time::SystemTime::now() + lead)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64()
-        * 1000.0;
     let shared = Arc::new(Shared {
-        client: client.clone(),
-        url: format!("{target}/session-events").parse()?,
-        headers,
-        nodes,
         stats: Mutex::new(Stats::new(match_ids.len())),
         in_flight: AtomicUsize::new(0),
-        start,
+        start: Instant::now() + lead,
         log,
     });
+    let mut dispatch = match args.transport {
+        Transport::Http => Dispatch::Http {
+            client: hyper_client(args.max_in_flight),
+            timeout: args.timeout,
+        },
+        Transport::Ws => {
+            let url = format!("{}/ws", target.replacen("http", "ws", 1));
+            let mut connections = Vec::with_capacity(streams.len());
+            for stream in &streams {
+                connections
+                    .push(ws::Connection::open(&url, &stream.node, args, shared.clone()).await?);
+            }
+            Dispatch::Ws(connections)
+        }
+        Transport::Batch => Dispatch::Batch(batch::Batcher::new(
+            args,
+            format!("{target}/session-events").parse()?,
+            common_headers(
+                args,
+                match args.encoding {
+                    EncodingArg::Json => "application/x-ndjson",
+                    EncodingArg::Protobuf => "application/x-protobuf-delimited",
+                },
+            )?,
+            &nodes,
+            args.nodes,
+            shared.clone(),
+        )),
+    };
+    let service_cpu_before = report::service_cpu_seconds(&client, &target, args).await;
+    let cpu_before = crate::process_cpu_seconds();
+    eprintln!("loadgen: ready; sending");
+    let start = shared.start;
+    let start_unix_ms = (std::time::SystemTime::now()
+        + start.saturating_duration_since(Instant::now()))
+    .duration_since(std::time::UNIX_EPOCH)
+    .unwrap_or_default()
+    .as_secs_f64()
+        * 1000.0;
     let done = Arc::new(AtomicBool::new(false));
     let progress = (!args.quiet).then(|| {
         tokio::spawn(progress(
@@ -188,11 +301,30 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         }
         body_bytes += body.bytes.len() as u64;
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(send(shared.clone(), body, at));
+        match &mut dispatch {
+            Dispatch::Http { client, timeout } => {
+                tokio::spawn(send(shared.clone(), client.clone(), *timeout, body, at));
+            }
+            Dispatch::Ws(connections) => connections[body.stream].send(body, at),
+            Dispatch::Batch(batcher) => batcher.add(body, at),
+        }
+    }
+    if let Dispatch::Batch(batcher) = &mut dispatch {
+        batcher.flush_all();
     }
     let send_s = start.elapsed().as_secs_f64();
-    while shared.in_flight.load(Ordering::Relaxed) > 0 {
+    // Every frame is answered (or times out) before the figures are taken.
+    let until = Instant::now() + args.timeout + Duration::from_secs(5);
+    while shared.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let loadgen_cpu_s = crate::process_cpu_seconds() - cpu_before;
+    let service_cpu_after = report::service_cpu_seconds(&client, &target, args).await;
+    if let Dispatch::Ws(connections) = dispatch {
+        // Streams end once every reply is in; any still missing are counted as lost.
+        for c in connections {
+            c.finish().await;
+        }
     }
     done.store(true, Ordering::Relaxed);
     if let Some(p) = progress {
@@ -211,6 +343,12 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     });
     let info = RunInfo {
         target: target.clone(),
+        transport: match args.transport {
+            Transport::Http => "http",
+            Transport::Ws => "ws",
+            Transport::Batch => "batch",
+        },
+        batch_frames: args.batch_frames,
         rate: args.rate,
         ramp_to: args.ramp_to,
         duration_s: args.duration.as_secs_f64(),
@@ -238,7 +376,10 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         pregenerated: prefill.bodies,
         pregen_seconds: prefill.seconds,
         wall_s,
-        loadgen_cpu_s: crate::process_cpu_seconds() - cpu_before,
+        loadgen_cpu_s,
+        service_cpu_s: service_cpu_before
+            .zip(service_cpu_after)
+            .map(|(before, after)| after - before),
     };
     let mut summary = report::summary(&info, &stats);
     report::print_summary(&summary);
@@ -268,66 +409,57 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     }
 }
 
-/// One POST; latency runs from the scheduled time `at`, not from when it was sent.
-async fn send(shared: Arc<Shared>, body: bodies::Body, at: Instant) {
-    let mut req = shared
-        .client
-        .post(shared.url.clone())
-        .header("x-node-id", shared.nodes[body.stream].clone());
-    for (name, value) in &shared.headers {
-        req = req.header(name, value);
-    }
-    let result = async {
-        let resp = req.body(body.bytes).send().await?;
-        let code = resp.status().as_u16();
-        let retry_after = resp.headers().contains_key(reqwest::header::RETRY_AFTER);
-        resp.bytes().await?;
-        Ok::<_, reqwest::Error>(Outcome::Status { code, retry_after })
-    }
-    .await
-    .unwrap_or_else(|e| Outcome::Transport(transport_kind(&e)));
-    let now = Instant::now();
-    let micros = u64::try_from(now.saturating_duration_since(at).as_micros()).unwrap_or(u64::MAX);
-    {
-        let mut st = shared.stats.lock().unwrap();
-        st.last_response = Some(now.into_std());
-        match &result {
-            Outcome::Status {
-                code: 200 | 202, ..
-            } => {
-                st.acked += 1;
-                st.acked_frames[body.stream].push(body.index);
-                st.record_latency(micros);
-            }
-            &Outcome::Status { code, retry_after } => {
-                *st.by_status.entry(code).or_default() += 1;
-                st.rejected_latency.saturating_record(micros.max(1));
-                if code == 503 && !retry_after {
-                    st.unavailable_without_retry_after += 1;
-                }
-            }
-            &Outcome::Transport(kind) => *st.transport.entry(kind).or_default() += 1,
-        }
-    }
-    if let Some(log) = &shared.log {
-        let (scheduled, done) = (at - shared.start, now - shared.start);
-        log.record(scheduled, done, body.stream, body.index, &result);
-    }
-    shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+/// One prebuilt POST on the hyper client.
+async fn send(
+    shared: Arc<Shared>,
+    client: HyperClient,
+    timeout: Duration,
+    mut body: bodies::Body,
+    at: Instant,
+) {
+    let request = body
+        .request
+        .take()
+        .expect("HTTP bodies are prebuilt requests");
+    let result = match tokio::time::timeout(timeout, exchange(&client, request)).await {
+        Ok(result) => result,
+        Err(_) => Outcome::Transport("timeout"),
+    };
+    shared.record(body.stream, body.index, at, result);
 }
 
-fn transport_kind(e: &reqwest::Error) -> &'static str {
-    if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else if e.is_request() {
-        "request"
-    } else {
-        "other"
+/// Sends a request and reads its whole answer: its status, and whether it had `Retry-After`.
+pub async fn exchange(
+    client: &HyperClient,
+    request: axum::http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Outcome {
+    match exchange_body(client, request).await {
+        Ok((code, retry_after, _)) => Outcome::Status { code, retry_after },
+        Err(kind) => Outcome::Transport(kind),
     }
+}
+
+/// [`exchange`], keeping the answer's body.
+pub async fn exchange_body(
+    client: &HyperClient,
+    request: axum::http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Result<(u16, bool, bytes::Bytes), &'static str> {
+    use http_body_util::BodyExt;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| if e.is_connect() { "connect" } else { "request" })?;
+    let code = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .contains_key(axum::http::header::RETRY_AFTER);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| "body")?
+        .to_bytes();
+    Ok((code, retry_after, body))
 }
 
 /// One line a second on stderr: what happened in that second.

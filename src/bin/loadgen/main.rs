@@ -1,6 +1,8 @@
 //! `loadgen`: the project's load generator and database-ceiling meter.
 //!
-//! - `--mode http` (default): an *open-model* load on `POST /session-events`. Send times are
+//! - `--mode http` (default): an *open-model* load on the ingest API, over `--transport http`
+//!   (one `POST /session-events` per frame, prebuilt requests on a pooled hyper client), `ws`
+//!   (a WebSocket stream per match) or `batch` (batch POSTs of `--batch-frames` per node). Send times are
 //!   fixed in advance (a constant `--rate`, or a linear ramp to `--ramp-to`), so a slow service
 //!   never slows the generator down: when more than `--max-in-flight` requests are
 //!   outstanding the send is counted as dropped, and a send dispatched late is counted as late.
@@ -17,12 +19,14 @@
 //!   tasks in batches of `--batch-size`: the throughput limit the service is compared with.
 //!   With `--data-dir` instead of `--mongo-uri`, the same against the embedded store.
 
+mod batch;
 mod bodies;
 mod ceiling;
 mod http;
 mod report;
 mod requests;
 mod verify;
+mod ws;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +40,17 @@ pub enum Mode {
     Http,
     /// Insert prebuilt documents straight into MongoDB, as fast as possible.
     DbCeiling,
+}
+
+/// How `--mode http` sends its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// One POST /session-events per frame.
+    Http,
+    /// A WebSocket stream (/ws) per match, replies in order.
+    Ws,
+    /// Batch POSTs of --batch-frames frames per node (NDJSON or length-delimited protobuf).
+    Batch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,6 +83,14 @@ pub struct Args {
     /// http: load the service; db-ceiling: write prebuilt documents straight to MongoDB.
     #[arg(long, env = "LOADGEN_MODE", value_enum, default_value_t = Mode::Http)]
     pub mode: Mode,
+
+    /// http mode: one POST per frame, a WebSocket stream per match, or batch POSTs.
+    #[arg(long, env = "LOADGEN_TRANSPORT", value_enum, default_value_t = Transport::Http)]
+    pub transport: Transport,
+
+    /// --transport batch: frames per batch POST.
+    #[arg(long, env = "LOADGEN_BATCH_FRAMES", default_value_t = 100)]
+    pub batch_frames: usize,
 
     /// Base URL of the service.
     #[arg(long, env = "LOADGEN_TARGET", default_value = "http://127.0.0.1:8080")]
@@ -133,6 +156,16 @@ pub struct Args {
     /// Bearer token, when the service requires one.
     #[arg(long, env = "LOADGEN_AUTH_TOKEN")]
     pub auth_token: Option<String>,
+
+    /// The service's process id, when it runs on this machine: its CPU time over the run is
+    /// read from /proc (10 ms ticks) instead of its /metrics (whole seconds).
+    #[arg(long, env = "LOADGEN_SERVICE_PID")]
+    pub service_pid: Option<u32>,
+
+    /// Bearer token for the service's /metrics (read before and after the run for the
+    /// service's CPU time), when its metrics scope requires one.
+    #[arg(long, env = "LOADGEN_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
 
     /// Write the summary as JSON to this file too.
     #[arg(long, env = "LOADGEN_SUMMARY_JSON")]
@@ -229,6 +262,12 @@ fn check(args: &Args) -> Result<(), String> {
     if args.matches == 0 || args.nodes == 0 || args.max_in_flight == 0 {
         return Err("--matches, --nodes and --max-in-flight must be above 0".into());
     }
+    if args.gzip && args.transport != Transport::Http {
+        return Err("--gzip is for --transport http only".into());
+    }
+    if args.batch_frames == 0 {
+        return Err("--batch-frames must be above 0".into());
+    }
     if args.batch_size == 0 || args.writers == 0 {
         return Err("--batch-size and --writers must be above 0".into());
     }
@@ -240,13 +279,17 @@ fn check(args: &Args) -> Result<(), String> {
 
 /// CPU seconds (user + system) this process has used so far, from /proc (0 elsewhere).
 pub fn process_cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
+    cpu_seconds_of("self").unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) of process `pid` ("self" for this one), from /proc, to the
+/// 10 ms tick.
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return None;
     };
     // Fields after the command name (which may hold spaces) start at ") ".
-    let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
-        return 0.0;
-    };
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r)?;
     let fields: Vec<&str> = rest.split(' ').collect();
     // utime and stime are fields 14 and 15 of the line: indices 11 and 12 after the name.
     let ticks = |i: usize| {
@@ -256,5 +299,5 @@ pub fn process_cpu_seconds() -> f64 {
             .unwrap_or(0)
     };
     // USER_HZ is 100 on every Linux architecture Rust targets.
-    (ticks(11) + ticks(12)) as f64 / 100.0
+    Some((ticks(11) + ticks(12)) as f64 / 100.0)
 }

@@ -105,6 +105,8 @@ pub fn latency_line(h: &Histogram<u64>) -> String {
 /// Facts about the run that are not counts.
 pub struct RunInfo {
     pub target: String,
+    pub transport: &'static str,
+    pub batch_frames: usize,
     pub rate: f64,
     pub ramp_to: Option<f64>,
     pub duration_s: f64,
@@ -126,6 +128,29 @@ pub struct RunInfo {
     /// Clock start to the last response.
     pub wall_s: f64,
     pub loadgen_cpu_s: f64,
+    /// The service's `process_cpu_seconds_total` over the run (None: /metrics unreadable).
+    pub service_cpu_s: Option<f64>,
+}
+
+/// The service's CPU seconds so far: from /proc with `--service-pid`, else from its `/metrics`
+/// (`process_cpu_seconds_total`, which the exporter reports in whole seconds: only long runs
+/// give a usable figure that way).
+pub async fn service_cpu_seconds(
+    client: &reqwest::Client,
+    target: &str,
+    args: &crate::Args,
+) -> Option<f64> {
+    if let Some(pid) = args.service_pid {
+        return crate::cpu_seconds_of(&pid.to_string());
+    }
+    let mut request = client.get(format!("{target}/metrics"));
+    if let Some(token) = &args.metrics_token {
+        request = request.bearer_auth(token);
+    }
+    let text = request.send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The summary as JSON; the text form is rendered from it, so both always agree.
@@ -136,8 +161,11 @@ pub fn summary(info: &RunInfo, stats: &Stats) -> Value {
         .iter()
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
+    let per_frame = |cpu: f64, n: u64| if n > 0 { cpu * 1e6 / n as f64 } else { 0.0 };
     json!({
         "mode": "http",
+        "transport": info.transport,
+        "batch_frames": info.batch_frames,
         "target": info.target,
         "rate": info.rate,
         "ramp_to": info.ramp_to,
@@ -171,6 +199,9 @@ pub fn summary(info: &RunInfo, stats: &Stats) -> Value {
         "rejected_latency_ms": latency_json(&stats.rejected_latency),
         "unavailable_without_retry_after": stats.unavailable_without_retry_after,
         "loadgen_cpu_s": info.loadgen_cpu_s,
+        "loadgen_cpu_us_per_frame": per_frame(info.loadgen_cpu_s, stats.sent),
+        "service_cpu_s": info.service_cpu_s,
+        "service_cpu_us_per_frame": info.service_cpu_s.map(|s| per_frame(s, stats.acked)),
     })
 }
 
@@ -183,8 +214,9 @@ pub fn print_summary(s: &Value) {
         .as_f64()
         .map_or(String::new(), |r| format!(" ramping to {r}/s"));
     println!(
-        "loadgen: {} at {}/s{ramp} for {}s, {} streams ({} matches x {} nodes), {} {} frames of {:.0} bytes{}",
+        "loadgen: {} over {} at {}/s{ramp} for {}s, {} streams ({} matches x {} nodes), {} {} frames of {:.0} bytes{}",
         s["target"].as_str().unwrap_or(""),
+        s["transport"].as_str().unwrap_or(""),
         f("rate"),
         f("duration_s"),
         u("streams"),
@@ -246,11 +278,19 @@ pub fn print_summary(s: &Value) {
         );
     }
     println!(
-        "loadgen cpu   {:.2} s (bodies pregenerated: {} in {:.2} s)",
+        "loadgen cpu   {:.2} s = {:.1} µs a frame sent (bodies pregenerated: {} in {:.2} s)",
         f("loadgen_cpu_s"),
+        f("loadgen_cpu_us_per_frame"),
         u("pregenerated"),
         f("pregen_s")
     );
+    match s["service_cpu_s"].as_f64() {
+        Some(cpu) => println!(
+            "service cpu   {cpu:.2} s = {:.1} µs a frame acknowledged",
+            f("service_cpu_us_per_frame")
+        ),
+        None => println!("service cpu   unknown (its /metrics could not be read)"),
+    }
 }
 
 pub fn write_json(path: &std::path::Path, summary: &Value) -> anyhow::Result<()> {

@@ -753,9 +753,7 @@ impl Parser<'_, '_> {
                     self.out.push(bson::STRING);
                     let key_at = self.out.len();
                     self.string_strict(Sink::Out)?;
-                    if self.out[key_at..].contains(&0) {
-                        self.deferred.out_of_range("generic_event.data key (NUL)");
-                    }
+                    self.deferred.data_key(&self.out[key_at..]);
                     self.out.push(0);
                     self.colon()?;
                     self.map_value(entry.value, field)?;

@@ -68,6 +68,8 @@ struct Deferred {
     session: bool,
     non_finite: Option<&'static str>,
     out_of_range: Option<&'static str>,
+    /// A `GenericEvent.data` key no store can keep (`range::data_key_problem`).
+    data_key: Option<&'static str>,
     timestamp: Option<(i64, i32)>,
     unknown_fields: u32,
 }
@@ -94,6 +96,9 @@ impl Deferred {
         if let Some(field) = self.out_of_range {
             return Err(FrameError::OutOfRange(field));
         }
+        if let Some(why) = self.data_key {
+            return Err(FrameError::DataKey(why));
+        }
         Ok(Transcoded {
             session,
             timestamp: self.timestamp,
@@ -109,6 +114,12 @@ impl Deferred {
 
     fn out_of_range(&mut self, what: &'static str) {
         self.out_of_range.get_or_insert(what);
+    }
+
+    fn data_key(&mut self, key: &[u8]) {
+        if self.data_key.is_none() {
+            self.data_key = super::range::data_key_problem(key);
+        }
     }
 
     /// Folds a leap second, checks RFC 3339's range, and keeps the frame's timestamp.

@@ -521,9 +521,7 @@ impl<'a> Decoder<'a, '_> {
             if superseded {
                 continue;
             }
-            if b[k.0..k.1].contains(&0) {
-                self.deferred.out_of_range("generic_event.data key (NUL)");
-            }
+            self.deferred.data_key(&b[k.0..k.1]);
             bson::header(self.out, bson::STRING, &b[k.0..k.1]);
             bson::string(self.out, &b[v.0..v.1]);
         }

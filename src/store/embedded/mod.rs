@@ -9,8 +9,13 @@
 //! - **Ordered reads, range scans.** Events are keyed `match_id, 0x00, timestamp, received_at,
 //!   _id` (see [`key`]), so one match is one contiguous key range already in read order, and
 //!   `since`/`until`/`after` are just the ends of that range.
-//! - **Constant-memory reads.** A read walks its range in pages of [`PAGE`] events, each page a
-//!   short read transaction on a blocking thread that resumes after the last key served.
+//! - **Constant-memory reads.** A read walks its range in pages of [`PAGE`] events or
+//!   [`READ_PAGE_BYTES`], whichever comes first, each page a short read transaction on a
+//!   blocking thread that resumes after the last key served.
+//! - **Failing writes are known.** After a write fails with an I/O error (a full disk), the
+//!   store says so ([`Store::accepting_writes`], `ping`) until a write succeeds again: POSTs are
+//!   refused at once and readiness is 503 with the reason. Once every [`PROBE_INTERVAL`] a POST
+//!   is let through, and `ping` tries a small write, to find out when the disk has room again.
 //!
 //! # Why redb, not fjall
 //!
@@ -40,7 +45,8 @@ mod matches;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bson::RawDocumentBuf;
@@ -62,6 +68,14 @@ const IDS: TableDefinition<u128, &[u8]> = TableDefinition::new("event_ids");
 pub const FILE_NAME: &str = "events.redb";
 /// Events per read transaction of a streaming read.
 const PAGE: usize = 256;
+/// Bytes of documents per page of a streaming read (at least one event): 256 events of ~1 MB
+/// made each reader hold 256 MB, and four stalled readers took RSS from 81 MB to 1.17 GB.
+pub const READ_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// While writes fail, how often one is let through to see whether they work again.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// What `ping` writes (and deletes) to check the disk has room, while writes are failing.
+const PROBE: TableDefinition<u8, &[u8]> = TableDefinition::new("write_probe");
+const PROBE_BYTES: usize = 64 * 1024;
 
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
@@ -75,6 +89,14 @@ struct Inner {
     /// reopened, which the next operation tries) or after [`Store::close`].
     db: RwLock<Option<Arc<Database>>>,
     closed: AtomicBool,
+    /// The last write failure and when a write was last let through since; `None` while
+    /// writes work.
+    write_failure: Mutex<Option<WriteFailure>>,
+}
+
+struct WriteFailure {
+    reason: String,
+    last_try: Instant,
 }
 
 impl EmbeddedStore {
@@ -96,12 +118,54 @@ impl EmbeddedStore {
                 cache_bytes,
                 db: RwLock::new(Some(Arc::new(db))),
                 closed: AtomicBool::new(false),
+                write_failure: Mutex::new(None),
             }),
         })
     }
 }
 
 impl Inner {
+    fn write_failure(&self) -> std::sync::MutexGuard<'_, Option<WriteFailure>> {
+        self.write_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records how a write ended, for [`Store::accepting_writes`] and `ping`.
+    fn record_write<T>(&self, result: &Result<T, StoreError>) {
+        let mut failure = self.write_failure();
+        match result {
+            Ok(_) => {
+                if failure.take().is_some() {
+                    tracing::info!("embedded store writes work again");
+                }
+            }
+            Err(e) => {
+                let reason = crate::logging::error_chain(e);
+                if failure.is_none() {
+                    tracing::error!(error = %reason, "embedded store writes are failing");
+                }
+                *failure = Some(WriteFailure {
+                    reason,
+                    last_try: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// `Err` with the reason while writes fail, except once per [`PROBE_INTERVAL`].
+    fn accepting_writes(&self) -> Result<(), StoreError> {
+        let mut failure = self.write_failure();
+        match &mut *failure {
+            None => Ok(()),
+            Some(f) if f.last_try.elapsed() >= PROBE_INTERVAL => {
+                f.last_try = Instant::now();
+                Ok(())
+            }
+            Some(f) => Err(writes_failing(&f.reason)),
+        }
+    }
+
     /// The open database, reopening it if an I/O error took it out of service.
     fn db(&self) -> Result<Arc<Database>, StoreError> {
         if let Some(db) = &*self.db.read().unwrap_or_else(PoisonError::into_inner) {
@@ -138,6 +202,27 @@ impl Inner {
         }
         classify(e)
     }
+}
+
+fn writes_failing(reason: &str) -> StoreError {
+    StoreError::Unavailable(format!("writes are failing: {reason}").into())
+}
+
+/// Writes and deletes a small value: whether the disk takes writes again.
+fn probe_write(db: &Database) -> Result<(), redb::Error> {
+    for value in [Some(vec![0u8; PROBE_BYTES]), None] {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(PROBE)?;
+            match &value {
+                Some(v) => drop(table.insert(0, v.as_slice())?),
+                None => drop(table.remove(0)?),
+            }
+        }
+        txn.commit()?;
+    }
+    Ok(())
 }
 
 fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::Error> {
@@ -218,11 +303,16 @@ fn read_page(
     let lower = lower.as_ref().map(Vec::as_slice);
     let mut events = Vec::with_capacity(max.min(PAGE));
     let mut last = None;
+    let mut bytes = 0;
     for entry in table
         .range::<&[u8]>((lower, Bound::Excluded(upper)))?
         .take(max)
     {
+        if bytes >= READ_PAGE_BYTES {
+            break;
+        }
         let (k, v) = entry?;
+        bytes += v.value().len();
         match RawDocumentBuf::from_bytes(v.value().to_vec()) {
             Ok(doc) => events.push(StoredEvent(doc)),
             Err(e) => return Ok(Err(RenderError::Frame(e.into()))),
@@ -265,7 +355,9 @@ impl Reader {
             })
             .await,
         )?;
-        self.done = events.len() < max;
+        // A page cut short by bytes is not the end.
+        let bytes: usize = events.iter().map(|e| e.0.as_bytes().len()).sum();
+        self.done = events.len() < max && bytes < READ_PAGE_BYTES;
         self.remaining -= events.len() as u64;
         if let Some(last) = last {
             self.lower = Bound::Excluded(last);
@@ -312,7 +404,15 @@ impl Store for EmbeddedStore {
                     db.begin_read()?.open_table(EVENTS)?;
                     Ok(())
                 };
-                check().map_err(|e| inner.failed(&db, e))
+                check().map_err(|e| inner.failed(&db, e))?;
+                // While writes fail, a read says nothing about them: try a small write.
+                let failing = inner.write_failure().as_ref().map(|f| f.reason.clone());
+                if let Some(reason) = failing {
+                    let probe = probe_write(&db).map_err(|e| inner.failed(&db, e));
+                    inner.record_write(&probe);
+                    probe.map_err(|_| writes_failing(&reason))?;
+                }
+                Ok(())
             })
             .await,
         )
@@ -324,8 +424,16 @@ impl Store for EmbeddedStore {
         if docs.is_empty() {
             return Ok(Vec::new());
         }
-        let db = self.inner.db()?;
-        write_batch(&db, docs).map_err(|e| self.inner.failed(&db, e))
+        let result = self
+            .inner
+            .db()
+            .and_then(|db| write_batch(&db, docs).map_err(|e| self.inner.failed(&db, e)));
+        self.inner.record_write(&result);
+        result
+    }
+
+    fn accepting_writes(&self) -> Result<(), StoreError> {
+        self.inner.accepting_writes()
     }
 
     /// Reads the first page before answering, so a store that cannot be read fails the read
