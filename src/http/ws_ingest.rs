@@ -116,15 +116,20 @@ impl Stream {
         let (tx, rx) = mpsc::channel(settings.max_in_flight);
         let writer = write_replies(sink, rx, settings.ping_interval, settings.idle_timeout);
         let reader = self.read_messages(stream, tx);
-        tokio::join!(reader, writer);
+        let (unread, ()) = tokio::join!(reader, writer);
+        if let Some(stream) = unread {
+            finish_close(stream).await;
+        }
         open.decrement(1.0);
     }
 
+    /// Reads and submits messages until the client closes, or the service closes the stream;
+    /// in that last case it hands the stream back for the closing handshake.
     async fn read_messages(
         &self,
         mut stream: futures::stream::SplitStream<WebSocket>,
         tx: mpsc::Sender<Item>,
-    ) {
+    ) -> Option<futures::stream::SplitStream<WebSocket>> {
         let idle = self.app.settings.ws.idle_timeout;
         let closing = self.app.closing_streams();
         let close = loop {
@@ -153,12 +158,12 @@ impl Stream {
             };
             // At the in-flight bound this waits: the socket is not read, TCP pushes back.
             if tx.send(item).await.is_err() {
-                return; // the writer gave up on the client
+                return None; // the writer gave up on the client
             }
         };
-        if let Some((code, reason)) = close {
-            let _ = tx.send(Item::Close(code, reason)).await;
-        }
+        let (code, reason) = close?;
+        let _ = tx.send(Item::Close(code, reason)).await;
+        Some(stream)
     }
 
     /// A message opened into a header or a frame: answered at once, or submitted.
@@ -206,6 +211,26 @@ impl Stream {
             None
         }
     }
+}
+
+/// How long a stream the service closed waits for the client's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// The closing handshake of a stream the service closed: read (and drop: they can no longer
+/// be answered, so they are not acknowledged and the client resends them) what the client
+/// still sends until its close frame, for at most [`CLOSE_HANDSHAKE`]. Dropping the socket at
+/// once, with the client's frames unread, makes the kernel answer with a reset, which can
+/// reach the client before the close frame does (seen as "connection reset" instead of 1001
+/// on a busy machine).
+async fn finish_close(mut stream: futures::stream::SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Answers the items in order, pings the client, and closes the stream last.
