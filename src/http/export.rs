@@ -26,7 +26,7 @@ use serde::Deserialize;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
 
-use super::read::parse_time;
+use super::read::time_param;
 use super::{ApiError, AppState, matches};
 use crate::frame::StoredEvent;
 use crate::ids::MatchId;
@@ -88,16 +88,8 @@ pub async fn export(
     let query = ReadQuery {
         match_id: match_id.clone(),
         after: None,
-        since_ms: params
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until_ms: params
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
+        since_ms: time_param("since", params.since.as_deref())?,
+        until_ms: time_param("until", params.until.as_deref())?,
         limit: None,
     };
 

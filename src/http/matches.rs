@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use metrics::histogram;
 use serde::{Deserialize, Serialize};
 
-use super::read::parse_time;
+use super::read::time_param;
 use super::{ApiError, AppState};
 use crate::ids::{MatchId, NodeId};
 use crate::metrics as m;
@@ -92,16 +92,8 @@ pub async fn list(
             .as_deref()
             .map(|n| NodeId::parse(n).map_err(|e| ApiError::BadRequest(format!("`node`: {e}"))))
             .transpose()?,
-        since_ms: params
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until_ms: params
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
+        since_ms: time_param("since", params.since.as_deref())?,
+        until_ms: time_param("until", params.until.as_deref())?,
         after: params
             .after
             .as_deref()

@@ -53,16 +53,8 @@ pub async fn match_events(
                 })
             })
             .transpose()?,
-        since_ms: params
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until_ms: params
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
+        since_ms: time_param("since", params.since.as_deref())?,
+        until_ms: time_param("until", params.until.as_deref())?,
         // One more than asked tells whether a next page exists.
         limit: limit.map(|l| l + 1),
     };
@@ -99,7 +91,12 @@ fn parse_limit(s: &str) -> Result<u64, ApiError> {
     }
 }
 
-pub(super) fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
+/// An optional RFC 3339 query parameter, as milliseconds since the epoch.
+pub(super) fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value.map(|s| parse_time(name, s)).transpose()
+}
+
+fn parse_time(name: &str, s: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
         .map_err(|_| {

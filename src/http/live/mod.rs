@@ -44,7 +44,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::read::parse_time;
+use super::read::time_param;
 use super::{ApiError, AppState};
 use crate::frame::render_event_json;
 use crate::ids::MatchId;
@@ -103,11 +103,7 @@ impl Tail {
                 })
             })
             .transpose()?;
-        let since_ms = params
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?;
+        let since_ms = time_param("since", params.since.as_deref())?;
         let subscription = app.live.subscribe(&match_id).map_err(|e| match e {
             SubscribeError::Full => ApiError::TooManySubscribers,
             SubscribeError::Closed => ApiError::ShuttingDown,
