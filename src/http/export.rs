@@ -26,7 +26,7 @@ use serde::Deserialize;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, ZipWriter};
 
-use super::read::time_param;
+use super::read::{each_within, time_param};
 use super::{ApiError, AppState, matches};
 use crate::frame::StoredEvent;
 use crate::ids::MatchId;
@@ -85,6 +85,8 @@ pub async fn export(
             "`bones` applies to echoreplay; ndjson always has the whole frame".into(),
         ));
     }
+    // Exports stream from the store like GET does: they share its bound on reads in flight.
+    let permit = app.try_read()?;
     let query = ReadQuery {
         match_id: match_id.clone(),
         after: None,
@@ -103,7 +105,9 @@ pub async fn export(
     let timeout = app.settings.store_timeout;
     let events = tokio::time::timeout(timeout, app.store.read(query))
         .await
-        .map_err(|_| StoreError::Timeout(timeout))??;
+        .map_err(|_| StoreError::Timeout(timeout))
+        .and_then(|r| r)
+        .map_err(ApiError::from_read)?;
     histogram!(m::STORE_READ_DURATION).record(started.elapsed().as_secs_f64());
 
     let (content_type, extension) = match format {
@@ -124,7 +128,14 @@ pub async fn export(
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        Body::from_stream(body(events, encoder)),
+        // Each page bounded like GET's (per cursor batch, never the whole match); the permit
+        // lives as long as the body.
+        Body::from_stream(
+            body(each_within(events, timeout), encoder).map(move |chunk| {
+                let _ = &permit;
+                chunk
+            }),
+        ),
     )
         .into_response())
 }
@@ -135,8 +146,10 @@ async fn first_event(app: &AppState, match_id: &MatchId) -> Result<Option<Stored
     q.limit = Some(1);
     let mut events = tokio::time::timeout(timeout, app.store.read(q))
         .await
-        .map_err(|_| StoreError::Timeout(timeout))??;
-    Ok(events.next().await.transpose()?)
+        .map_err(|_| StoreError::Timeout(timeout))
+        .and_then(|r| r)
+        .map_err(ApiError::from_read)?;
+    events.next().await.transpose().map_err(ApiError::from_read)
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

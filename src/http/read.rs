@@ -112,7 +112,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// ends the stream with [`StoreError::Timeout`] instead of holding the response open forever.
 /// Events already fetched (the rest of a cursor batch) come at once, so in effect this bounds
 /// each batch.
-fn each_within<T: Send + 'static>(
+pub(super) fn each_within<T: Send + 'static>(
     events: futures::stream::BoxStream<'static, Result<T, StoreError>>,
     bound: Duration,
 ) -> futures::stream::BoxStream<'static, Result<T, StoreError>> {
