@@ -177,3 +177,126 @@ async fn a_read_the_store_does_not_serve_in_time_is_504_read_timed_out() {
     let (status, body) = app.get(&format!("/session-events/{match_id}")).await;
     assert_eq!((status, body["count"].as_u64()), (200, Some(1)), "{body}");
 }
+
+/// Posts `lines` as one NDJSON batch as node `n1`; every frame must be acknowledged.
+async fn post_batch(app: &TestApp, lines: &[Vec<u8>]) {
+    let mut body = Vec::new();
+    for line in lines {
+        body.extend_from_slice(line);
+        body.push(b'\n');
+    }
+    // No client timeout: on FerretDB a batch is written at the database's pace.
+    let resp = reqwest::Client::new()
+        .post(app.url("/session-events"))
+        .header("content-type", "application/x-ndjson")
+        .header("x-node-id", "n1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let ok = text
+        .lines()
+        .filter(|l| l.contains("\"success\":true"))
+        .count();
+    assert_eq!(
+        ok,
+        lines.len(),
+        "every frame of the batch stored: {}",
+        &text[..text.len().min(300)]
+    );
+}
+
+/// The median of `runs` timings of `GET path`, and the bytes of the last answer.
+async fn median_get(app: &TestApp, path: &str, runs: usize) -> (Duration, usize) {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let resp = reqwest::Client::new()
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        bytes = resp.bytes().await.unwrap().len();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (times[times.len() / 2], bytes)
+}
+
+/// Measurement for issue 14, not a verdict (it asserts only that the answers are whole):
+/// the first page of `GET /matches` over 10 000 matches, and export throughput of one match,
+/// on each store. `cargo test --test paged_reads -- --ignored --nocapture measure` (with the
+/// env of `scripts/test`). The test profile (debug build): compare stores and formats, not
+/// absolute figures. On FerretDB the export match has 1000 frames rather than 5000, because
+/// every read there scans and sorts the whole collection first (docs/api.md, "Reads on
+/// FerretDB").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_match_list_and_export() {
+    for backend in measured_backends() {
+        // FerretDB writes ~100-200 frames/s here: deadlines for liveness only.
+        let app = spawn_app_with(backend, |c| {
+            c.mongo_timeout = Duration::from_secs(300);
+            c.server_timeout = Duration::from_secs(300);
+        })
+        .await;
+        // 10 000 matches of one tiny frame each, in batches of 1000.
+        let started = Instant::now();
+        for chunk in 0..10 {
+            let lines: Vec<Vec<u8>> = (0..1000)
+                .map(|i| tiny_frame(&uuid::Uuid::new_v4(), chunk * 1000 + i))
+                .collect();
+            post_batch(&app, &lines).await;
+        }
+        let posted = started.elapsed();
+        let (list, list_bytes) = median_get(&app, "/matches?limit=100", 5).await;
+        let (_, page) = app.get("/matches?limit=100").await;
+        assert_eq!(page["matches"].as_array().map(Vec::len), Some(100));
+
+        let frames: u32 = if backend == Backend::Embedded {
+            5000
+        } else {
+            1000
+        };
+        let mut m = common::new_match(77);
+        let match_id = format!("{}.n1", m.session_id().to_lowercase());
+        for start in (0..frames).step_by(500) {
+            let lines: Vec<Vec<u8>> = (start..start + 500)
+                .map(|i| session_events::synth::to_json(&m.frame(i)))
+                .collect();
+            post_batch(&app, &lines).await;
+        }
+        let mut figures = Vec::new();
+        for format in ["ndjson", "echoreplay"] {
+            let path = format!("/session-events/{match_id}/export?format={format}");
+            let (t, bytes) = median_get(&app, &path, 3).await;
+            let secs = t.as_secs_f64();
+            figures.push(format!(
+                "{format} {bytes} B in {secs:.2} s = {:.0} frames/s, {:.1} MB/s",
+                f64::from(frames) / secs,
+                bytes as f64 / secs / 1e6
+            ));
+        }
+        println!(
+            "MEASURE | {backend:?} | 10000 matches posted in {:.1} s | first page of /matches \
+             (limit=100, {list_bytes} B): median {:.1} ms of 5 | export of {frames} frames: {}",
+            posted.as_secs_f64(),
+            list.as_secs_f64() * 1e3,
+            figures.join(" | ")
+        );
+        app.stop().await;
+    }
+}
+
+/// `MEASURE_BACKENDS=mongo` (or `embedded`) measures one store; both by default.
+fn measured_backends() -> Vec<Backend> {
+    match std::env::var("MEASURE_BACKENDS").as_deref() {
+        Ok("mongo") => vec![Backend::Mongo],
+        Ok("embedded") => vec![Backend::Embedded],
+        _ => vec![Backend::Embedded, Backend::Mongo],
+    }
+}
