@@ -18,23 +18,6 @@ use std::collections::BTreeMap;
 
 use protox::prost_reflect::prost_types::{DescriptorProto, FileDescriptorSet};
 
-/// protoc's default JSON name (`ToJsonName`): drop each `_` and upper-case the letter after it.
-pub fn lower_camel(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// One field whose lowerCamelCase form is neither its `json_name` nor its proto name.
 struct Alias {
     name: String,
@@ -82,7 +65,7 @@ fn collect(
         .filter_map(|f| {
             let name = f.name().to_owned();
             let json_name = f.json_name().to_owned();
-            let camel = lower_camel(&name);
+            let camel = crate::schema::lower_camel(&name);
             (camel != name && camel != json_name).then_some(Alias {
                 name,
                 json_name,

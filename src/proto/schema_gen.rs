@@ -104,7 +104,9 @@ fn ident(full: &str) -> String {
 }
 
 /// protoc's default JSON name: `snake_case` → `snakeCase`.
-fn lower_camel(name: &str) -> String {
+/// protoc's default JSON name (`game_clock_display` → `gameClockDisplay`); also the alias
+/// `build/json_aliases.rs` adds to pbjson's matchers, so both spell it the same way.
+pub fn lower_camel(name: &str) -> String {
     let mut s = String::new();
     let mut upper = false;
     for c in name.chars() {
