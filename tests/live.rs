@@ -349,7 +349,15 @@ async fn a_stalled_subscriber_skips_with_lagged_and_others_keep_receiving(backen
     // A small hub buffer makes the slowness by construction: the stalled reader cannot hold
     // more than 16 frames in the service, whatever the machine's speed; frames are posted one
     // at a time (each batch holds one), so the healthy reader is never more than a frame behind.
-    let app = spawn_app_with(backend, |c| c.live_buffer = 16).await;
+    // The stalled reader reads nothing while the 300 posts are made, which on a loaded
+    // FerretDB took longer than the 30 s `SEND_TIMEOUT`: the service then closed its
+    // connection, as it should (tests/abuse.rs tests that). That is not what this test is
+    // about, so the send timeout is out of its way.
+    let app = spawn_app_with(backend, |c| {
+        c.live_buffer = 16;
+        c.send_timeout = Duration::from_secs(3600);
+    })
+    .await;
     let mut m = MatchGenerator::new(uuid::Uuid::new_v4(), 4, Profile::SessionWithBones);
     let id = match_id(&m);
     let stalled = StalledTail::open(&app, &id).await;
@@ -370,11 +378,17 @@ async fn a_stalled_subscriber_skips_with_lagged_and_others_keep_receiving(backen
         (got, reader)
     });
     let bodies: Vec<Vec<u8>> = (1..TOTAL).map(|i| synth::to_json(&m.frame(i))).collect();
+    let posting = std::time::Instant::now();
     let results = futures::stream::iter(bodies)
         .map(|b| app.post_json(b, Some("n1")))
         .buffered(1)
         .collect::<Vec<_>>()
         .await;
+    println!(
+        "{} posts took {:.1}s while the stalled tail read nothing",
+        results.len(),
+        posting.elapsed().as_secs_f64()
+    );
     assert!(results.iter().all(|r| r.status() == 200));
 
     let (got, _reader) = reading.await.unwrap();
