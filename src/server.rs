@@ -62,8 +62,14 @@ pub struct ServeOptions {
 
 /// Producers send a handful of headers; a request with more is abuse (hyper answers 431).
 const MAX_HEADERS: usize = 64;
-/// Bound on buffered request head bytes per connection (headers beyond it: 431).
-const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Bound on buffered request head bytes per connection (headers beyond it: 431), and so on
+/// hyper's HTTP/1 read buffer, which every open connection keeps for its life: hyper's minimum,
+/// 8 KiB (64 headers of a producer fit many times over). At 64 KiB, hyper-util's protocol
+/// sniffing (a 24-byte first read) made the adaptive buffer grow to 16 KiB for any request
+/// over 8 KB, and a waiting frame's connection held 16 KiB of read buffer rather than 8: heap
+/// per waiting request 50.6 → 42.4 KB in `tests/waiting_memory.rs` (the rest: its 14 KB
+/// document, hyper's 8 KiB write buffer, the connection task and the request's futures).
+const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Concurrent HTTP/2 streams per connection, so one connection cannot take every writer.
 const MAX_H2_STREAMS: u32 = 256;
 /// HTTP/2 keep-alive: a ping this often, and the connection closed if it is not answered in

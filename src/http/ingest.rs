@@ -15,7 +15,7 @@ use crate::frame::Encoding;
 use crate::ids::{NodeId, UserId};
 
 pub async fn store_frame(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    match ingest(&app, &headers, body).await {
+    match ingest(&app, headers, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -23,20 +23,28 @@ pub async fn store_frame(State(app): State<AppState>, headers: HeaderMap, body: 
 
 /// The request's own checks (media type, identity headers, body) are counted here; the
 /// frame's are counted by [`submit`], which every transport shares.
-async fn ingest(app: &AppState, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+///
+/// Takes the headers by value to drop them once read, before the frame waits for its write:
+/// hyper's header values are slices of the connection's read buffer (16 KB once a 10 KB frame
+/// came in one read), so a `HeaderMap` held across the wait kept that buffer alive beside
+/// the new one hyper allocates to watch the socket for EOF: 16 KB of the 67.5 KB of heap a
+/// waiting request held (`tests/waiting_memory.rs`, loadtest/BENCHMARKS.md "Issue 13:
+/// memory per waiting request").
+async fn ingest(app: &AppState, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let started = Instant::now();
     let deadline = started + app.settings.request_timeout;
     let request = async {
-        let kind = body_kind(headers)?;
-        let coding = Coding::from_headers(headers)?;
-        let node = NodeId::from_header(header_str(headers, "x-node-id")?)?;
-        let user = UserId::from_header(header_str(headers, "x-user-id")?)?;
+        let kind = body_kind(&headers)?;
+        let coding = Coding::from_headers(&headers)?;
+        let node = NodeId::from_header(header_str(&headers, "x-node-id")?)?;
+        let user = UserId::from_header(header_str(&headers, "x-user-id")?)?;
         let limit = match kind {
             BodyKind::Frame(_) => app.settings.max_body_bytes,
             BodyKind::Batch(_) => app.settings.batch.max_bytes,
         };
         // Reserved from the shared body budget (503 beyond it) as the bytes arrive.
-        let received = body::receive(body, headers, limit, deadline, &app.body_budget).await?;
+        let received = body::receive(body, &headers, limit, deadline, &app.body_budget).await?;
+        drop(headers);
         Ok::<_, ApiError>((kind, coding, limit, node, user, received))
     };
     let (kind, coding, limit, node, user, received) =
