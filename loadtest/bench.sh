@@ -467,7 +467,11 @@ versus() {
     for rate in $VERSUS_RATES; do
         row+=" **$(ratio "${MED[null-$rate]}" "${MED[trivial-$rate]}")** | | |"
     done
-    row+=" $(ratio "${MAX_OF[null]}" "${MAX_OF[trivial]}") | $(ratio "${MAXCPU_OF[null]}" "${MAXCPU_OF[trivial]}") | |"
+    if ((MAX_OF[null] > 0 && MAX_OF[trivial] > 0)); then
+        row+=" $(ratio "${MAX_OF[null]}" "${MAX_OF[trivial]}") | $(ratio "${MAXCPU_OF[null]}" "${MAXCPU_OF[trivial]}") | |"
+    else
+        row+=" - (none sustained) | - | |"
+    fi
     echo "$row" >>"$WORK/versus.md"
 }
 

@@ -32,6 +32,10 @@ use tokio::time::Instant;
 use crate::http::Shared;
 use crate::requests::Outcome;
 
+/// A request's status, whether it had `Retry-After`, and its body (when kept); or why there
+/// was no answer (`connect`, `request`, `body`, `timeout`).
+pub type Answer = Result<(u16, bool, Bytes), &'static str>;
+
 /// What to do with an answer.
 pub enum Reply {
     /// One frame's POST: its status is its outcome; the body is read and dropped.
@@ -42,7 +46,7 @@ pub enum Reply {
     },
     /// A batch POST: its body (one result line per frame) is kept and handed to the closure,
     /// which records every frame.
-    Batch(Box<dyn FnOnce(Result<(u16, bool, Bytes), &'static str>) + Send>),
+    Batch(Box<dyn FnOnce(Answer) + Send>),
 }
 
 /// One request to send, and who gets its answer.
@@ -119,7 +123,7 @@ impl Pool {
 }
 
 impl Inner {
-    fn finish(&self, reply: Reply, answer: Result<(u16, bool, Bytes), &'static str>) {
+    fn finish(&self, reply: Reply, answer: Answer) {
         match reply {
             Reply::Frame { stream, index, at } => {
                 let outcome = match answer {
@@ -180,20 +184,15 @@ async fn connection(inner: Arc<Inner>, slot: Arc<Slot>, mut job: Job) {
             let answer = {
                 let exchange = exchange(&mut sender, job.request, keep_body);
                 tokio::pin!(exchange);
-                loop {
-                    tokio::select! {
-                        biased;
-                        answer = &mut exchange => break answer,
-                        _ = &mut conn, if !conn_done => {
-                            // The connection is gone; the exchange fails now, if not answered.
-                            conn_done = true;
-                            if let Some(answer) = futures::FutureExt::now_or_never(&mut exchange) {
-                                break answer;
-                            }
-                            break Err("request");
-                        }
-                        () = &mut deadline => break Err("timeout"),
+                tokio::select! {
+                    biased;
+                    answer = &mut exchange => answer,
+                    _ = &mut conn => {
+                        // The connection is gone; the exchange fails now, if not answered.
+                        conn_done = true;
+                        futures::FutureExt::now_or_never(&mut exchange).unwrap_or(Err("request"))
                     }
+                    () = &mut deadline => Err("timeout"),
                 }
             };
             let failed = answer.is_err();
@@ -239,7 +238,7 @@ async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
     keep_body: bool,
-) -> Result<(u16, bool, Bytes), &'static str> {
+) -> Answer {
     sender.ready().await.map_err(|_| "request")?;
     let response = sender.send_request(request).await.map_err(|_| "request")?;
     let code = response.status().as_u16();
