@@ -72,7 +72,8 @@
 #   TRANSPORT_RATE 1000, TRANSPORT_SECONDS 8, TRANSPORT_ROUNDS 3, BATCH_FRAMES 100,
 #   VERSUS_RATES "1000 3000", VERSUS_SECONDS 8, VERSUS_ROUNDS 3, VERSUS_DISTINCT 20000.
 # Binaries run from a copy in the temp dir: the target dir may be shared (CARGO_TARGET_DIR),
-# and another build must not replace them mid-run.
+# and another build must not replace them mid-run. BENCH_BIN_DIR: take them from that
+# directory instead of building.
 # Everything started here is stopped by PID on exit (trap).
 set -euo pipefail
 
@@ -352,11 +353,16 @@ overload() {
 
 # --- build and FerretDB -----------------------------------------------------------------------
 
-log "building (cargo build --release --bins --features bench-null-store)"
-cargo build --release --bins --features bench-null-store >&2
+if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
+    # Binaries built (and checked) beforehand, e.g. while another build holds a shared target dir.
+    log "using the binaries in $BENCH_BIN_DIR (no build)"
+else
+    log "building (cargo build --release --bins --features bench-null-store)"
+    cargo build --release --bins --features bench-null-store >&2
+fi
 mkdir -p "$BIN"
 for b in session-events loadgen trivial_server; do
-    cp "${CARGO_TARGET_DIR:-target}/release/$b" "$BIN/$b"
+    cp "${BENCH_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}/$b" "$BIN/$b"
 done
 GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
 
