@@ -52,6 +52,15 @@
 #           service CPU µs per acknowledged frame (/proc ticks), load generator CPU µs per frame
 #           sent; medians over the rounds. `BENCH_ONLY=transports loadtest/bench.sh` runs the
 #           build and this step only (~2 minutes)
+#   (v)     the null-store service beside the trivial server (src/bin/trivial_server.rs: reads
+#           the body, scans it with serde's IgnoredAny, answers a constant 200), both up at once:
+#           at each of VERSUS_RATES, VERSUS_ROUNDS rounds of VERSUS_SECONDS, service and trivial
+#           interleaved, server CPU µs per acknowledged frame (/proc ticks), load generator CPU
+#           µs per frame sent; medians; then the max-sustained search of (b) for each (from
+#           NULL_START, steps of STEP_SECONDS), and one table: both rows, service / trivial.
+#           Bodies repeat after VERSUS_DISTINCT frames per run (neither server keeps them), so
+#           fast steps need no generation during the run.
+#           `BENCH_ONLY=trivial loadtest/bench.sh` runs the build and this step only
 # Frames: profile session (~10.7 KB protojson, ~14 KB once stored), JSON, no gzip.
 # Knobs (environment, defaults): P99_BOUND_MS 500, STEP_SECONDS 10, CEILING_FRAMES 4000,
 #   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 and EMBEDDED_WRITERS 1 (the ceiling's,
@@ -60,7 +69,11 @@
 #   NULL_START 500, OVERLOAD_FACTOR 3, OVERLOAD_SECONDS 15, OVERLOAD_QUEUE_MIB 8,
 #   OVERLOAD_FERRETDB_ENV "BATCH_MAX_DOCS=50",
 #   OVERLOAD_EMBEDDED_ENV "WRITERS=1 BATCH_MAX_DOCS=1", OVERLOAD_IN_FLIGHT 20000,
-#   TRANSPORT_RATE 1000, TRANSPORT_SECONDS 8, TRANSPORT_ROUNDS 3, BATCH_FRAMES 100.
+#   TRANSPORT_RATE 1000, TRANSPORT_SECONDS 8, TRANSPORT_ROUNDS 3, BATCH_FRAMES 100,
+#   VERSUS_RATES "1000 3000", VERSUS_SECONDS 8, VERSUS_ROUNDS 3, VERSUS_DISTINCT 20000.
+# Binaries run from a copy in the temp dir: the target dir may be shared (CARGO_TARGET_DIR),
+# and another build must not replace them mid-run. BENCH_BIN_DIR: take them from that
+# directory instead of building.
 # Everything started here is stopped by PID on exit (trap).
 set -euo pipefail
 
@@ -93,6 +106,10 @@ TRANSPORT_RATE="${TRANSPORT_RATE:-1000}"
 TRANSPORT_SECONDS="${TRANSPORT_SECONDS:-8}"
 TRANSPORT_ROUNDS="${TRANSPORT_ROUNDS:-3}"
 BATCH_FRAMES="${BATCH_FRAMES:-100}"
+VERSUS_RATES="${VERSUS_RATES:-1000 3000}"
+VERSUS_SECONDS="${VERSUS_SECONDS:-8}"
+VERSUS_ROUNDS="${VERSUS_ROUNDS:-3}"
+VERSUS_DISTINCT="${VERSUS_DISTINCT:-20000}"
 
 command -v jq >/dev/null || { echo "bench.sh: needs jq (apt-get install -y jq)" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench.sh: needs curl" >&2; exit 1; }
@@ -104,9 +121,16 @@ SVC_PID=""
 FDB_PID=""
 FDB_ACTIVE=""
 SAMPLER_PID=""
+# Servers of step (v) beyond SVC_PID (both run at once), stopped on exit.
+EXTRA_PIDS=""
+BIN="$WORK/bin"
 cleanup() {
     local rc=$?
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    local p
+    for p in $EXTRA_PIDS; do
+        [[ "$p" == "$SVC_PID" ]] || { kill -TERM "$p" 2>/dev/null || true; }
+    done
     if [[ -n "$SVC_PID" ]]; then stop_service; fi
     if [[ -n "$FDB_PID" ]]; then scripts/mongo-server stop "$FDB_PID" || true; fi
     rm -rf "$WORK"
@@ -173,14 +197,15 @@ free_port() {
     done
 }
 
-# start_service NAME [ENV=VALUE...]: the release service on a free port, in the background.
+# start_service NAME [ENV=VALUE...]: the release service (or SERVER_BIN) on a free port, in
+# the background.
 start_service() {
     local name="$1"
     shift
     PORT="$(free_port)"
     env -u MONGO_URI BATCH_LINGER="${LINGER_MS}ms" EMBEDDED_CACHE_BYTES="$((EMBEDDED_CACHE_MIB << 20))" \
         "$@" SERVER_ADDRESS="127.0.0.1:$PORT" RUST_LOG=warn \
-        target/release/session-events >"$WORK/$name.log" 2>&1 &
+        "${SERVER_BIN:-$BIN/session-events}" >"$WORK/$name.log" 2>&1 &
     SVC_PID=$!
     local i
     for ((i = 0; i < 300; i++)); do
@@ -218,7 +243,7 @@ step() {
     s0="$(cpu_ticks "$SVC_PID")"
     m0="$(machine_ticks)"
     [[ -n "$FDB_ACTIVE" ]] && d0="$(cpu_ticks "$FDB_PID")"
-    target/release/loadgen --target "http://127.0.0.1:$PORT" --rate "$rate" \
+    "$BIN/loadgen" --target "http://127.0.0.1:$PORT" --rate "$rate" \
         --duration "${STEP_SECONDS}s" --matches "${STEP_MATCHES:-$MATCHES}" \
         --nodes "${STEP_NODES:-$NODES}" --quiet \
         --summary-json "$STEP_JSON" "$@" >"$WORK/$name-$rate.txt" 2>&1 || {
@@ -241,27 +266,30 @@ step() {
     sleep 1
 }
 
-# search NAME START: doubling steps from START, then BISECT bisections. Sets MAX_GOOD and, for
-# that step, GOOD_SVC_US and GOOD_DB_US (CPU µs per acknowledged frame).
+# search NAME START [loadgen args...]: doubling steps from START, then BISECT bisections. Sets
+# MAX_GOOD and, for that step, GOOD_SVC_US and GOOD_DB_US (CPU µs per acknowledged frame) and
+# GOOD_GEN_US (the load generator's CPU µs per frame sent).
 search() {
     local name="$1" rate="$2" bad=0 i mid
-    MAX_GOOD=0 GOOD_SVC_US=0 GOOD_DB_US=0
+    shift 2
+    MAX_GOOD=0 GOOD_SVC_US=0 GOOD_DB_US=0 GOOD_GEN_US=0
     record_good() {
         MAX_GOOD="$1"
         local acked
         acked="$(jq .acknowledged "$STEP_JSON")"
         GOOD_SVC_US=$((STEP_SVC_TICKS * 10000 / acked))
         GOOD_DB_US=$((STEP_DB_TICKS * 10000 / acked))
+        GOOD_GEN_US="$(jq '.loadgen_cpu_us_per_frame | floor' "$STEP_JSON")"
     }
     while ((rate <= MAX_RATE)); do
-        step "$name" "$rate"
+        step "$name" "$rate" "$@"
         if [[ "$STEP_OK" == 1 ]]; then record_good "$rate"; else bad="$rate"; break; fi
         rate=$((rate * 2))
     done
     for ((i = 0; i < BISECT && bad > 0 && MAX_GOOD > 0; i++)); do
         mid=$(((MAX_GOOD + bad) / 2))
         ((mid > MAX_GOOD * 105 / 100)) || break
-        step "$name" "$mid"
+        step "$name" "$mid" "$@"
         if [[ "$STEP_OK" == 1 ]]; then record_good "$mid"; else bad="$mid"; fi
     done
 }
@@ -325,12 +353,22 @@ overload() {
 
 # --- build and FerretDB -----------------------------------------------------------------------
 
-log "building (cargo build --release --bins --features bench-null-store)"
-cargo build --release --bins --features bench-null-store >&2
+if [[ -n "${BENCH_BIN_DIR:-}" ]]; then
+    # Binaries built (and checked) beforehand, e.g. while another build holds a shared target dir.
+    log "using the binaries in $BENCH_BIN_DIR (no build)"
+else
+    log "building (cargo build --release --bins --features bench-null-store)"
+    cargo build --release --bins --features bench-null-store >&2
+fi
+mkdir -p "$BIN"
+for b in session-events loadgen trivial_server; do
+    cp "${BENCH_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}/$b" "$BIN/$b"
+done
 GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
 
 # --- (t) transports ---------------------------------------------------------------------------
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # transports: fills $WORK/transports.md with the table of step (t).
@@ -369,6 +407,106 @@ transports() {
     cat "$WORK/transports-rounds.md" >>"$WORK/transports.md"
 }
 
+# --- (v) the null-store service beside the trivial server -----------------------------------
+
+# versus: fills $WORK/versus.md with step (v)'s table (and $WORK/versus-rounds.md, its rounds).
+versus() {
+    local r rate who json us gen
+    local -A CPU_OF GEN_OF ACK_OF P99_OF PID_OF PORT_OF MAX_OF MAXCPU_OF MAXGEN_OF
+    # Both servers up at once (an idle one costs nothing), so the rounds interleave them.
+    start_service v-null NULL_STORE=true
+    grep -q 'NONE IS KEPT' "$WORK/v-null.log" || { echo "bench.sh: the service did not report the null store" >&2; exit 1; }
+    PID_OF[null]="$SVC_PID" PORT_OF[null]="$PORT" EXTRA_PIDS+=" $SVC_PID"
+    SERVER_BIN="$BIN/trivial_server" start_service v-trivial
+    PID_OF[trivial]="$SVC_PID" PORT_OF[trivial]="$PORT" EXTRA_PIDS+=" $SVC_PID"
+    echo "| server | rate/s offered | round | acknowledged/s | server CPU µs/frame | load generator CPU µs/frame | p99 ms | errors | dropped |" >"$WORK/versus-rounds.md"
+    echo "|---|---|---|---|---|---|---|---|---|" >>"$WORK/versus-rounds.md"
+    for rate in $VERSUS_RATES; do
+        for ((r = 1; r <= VERSUS_ROUNDS; r++)); do
+            for who in null trivial; do
+                SVC_PID="${PID_OF[$who]}" PORT="${PORT_OF[$who]}"
+                STEP_SECONDS="$VERSUS_SECONDS" step "v-$who-r$r" "$rate" \
+                    --service-pid "$SVC_PID" --distinct-frames "$VERSUS_DISTINCT"
+                json="$STEP_JSON"
+                us="$(jq -r --argjson ticks "$STEP_SVC_TICKS" 'if .acknowledged > 0 then ($ticks * 10000 / .acknowledged | floor) else "-" end' "$json")"
+                gen="$(jq '.loadgen_cpu_us_per_frame | floor' "$json")"
+                CPU_OF[$who-$rate]+="$us " GEN_OF[$who-$rate]+="$gen "
+                ACK_OF[$who-$rate]+="$(jq '.achieved_rate | floor' "$json") "
+                P99_OF[$who-$rate]+="$(jq .latency_ms.p99 "$json") "
+                echo "| $who | $rate | $r | $(jq '.achieved_rate | floor' "$json") | $us | $gen | $(jq .latency_ms.p99 "$json") | $(jq .errors "$json") | $(jq .dropped "$json") |" >>"$WORK/versus-rounds.md"
+            done
+        done
+    done
+    for who in null trivial; do
+        SVC_PID="${PID_OF[$who]}" PORT="${PORT_OF[$who]}"
+        log "(v) max sustained rate, $who, from $NULL_START/s"
+        search "v-$who-max" "$NULL_START" --service-pid "$SVC_PID" --distinct-frames "$VERSUS_DISTINCT"
+        MAX_OF[$who]="$MAX_GOOD" MAXCPU_OF[$who]="$GOOD_SVC_US" MAXGEN_OF[$who]="$GOOD_GEN_US"
+    done
+    for who in null trivial; do
+        SVC_PID="${PID_OF[$who]}"
+        stop_service
+    done
+    EXTRA_PIDS=""
+    local head="| server |" rule="|---|" row
+    for rate in $VERSUS_RATES; do
+        head+=" CPU µs/frame at $rate/s | load generator µs/frame at $rate/s | p99 ms at $rate/s |"
+        rule+="---|---|---|"
+    done
+    head+=" max sustained frames/s | CPU µs/frame at max | load generator µs/frame at max |"
+    rule+="---|---|---|"
+    { echo "$head"; echo "$rule"; } >"$WORK/versus.md"
+    local -A MED
+    for who in null trivial; do
+        case "$who" in
+            null) row="| null-store service (NULL_STORE=true) |" ;;
+            trivial) row="| trivial server (read body, IgnoredAny scan, constant 200) |" ;;
+        esac
+        for rate in $VERSUS_RATES; do
+            MED[$who-$rate]="$(tr ' ' '\n' <<<"${CPU_OF[$who-$rate]}" | grep -v '^-$' | grep . | median)"
+            row+=" ${MED[$who-$rate]} | $(tr ' ' '\n' <<<"${GEN_OF[$who-$rate]}" | grep . | median) | $(tr ' ' '\n' <<<"${P99_OF[$who-$rate]}" | grep . | median) |"
+        done
+        row+=" ${MAX_OF[$who]} | ${MAXCPU_OF[$who]} | ${MAXGEN_OF[$who]} |"
+        echo "$row" >>"$WORK/versus.md"
+    done
+    row="| **service / trivial** |"
+    for rate in $VERSUS_RATES; do
+        row+=" **$(ratio "${MED[null-$rate]}" "${MED[trivial-$rate]}")** | | |"
+    done
+    if ((MAX_OF[null] > 0 && MAX_OF[trivial] > 0)); then
+        row+=" $(ratio "${MAX_OF[null]}" "${MAX_OF[trivial]}") | $(ratio "${MAXCPU_OF[null]}" "${MAXCPU_OF[trivial]}") | |"
+    else
+        row+=" - (none sustained) | - | |"
+    fi
+    echo "$row" >>"$WORK/versus.md"
+}
+
+if [[ "${BENCH_ONLY:-}" == trivial ]]; then
+    echo "| server | rate/s | acked/scheduled | errors | dropped | late | achieved/s | p50 ms | p99 ms | loadgen CPU µs/frame | server CPU ticks | FerretDB CPU ticks | machine idle % | |" >"$WORK/steps.md"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|" >>"$WORK/steps.md"
+    LOAD_START="$(loadavg)"
+    log "(v) null-store service beside the trivial server at $VERSUS_RATES/s, $VERSUS_ROUNDS rounds of $VERSUS_SECONDS s, then max sustained"
+    versus
+    echo
+    echo "## Null-store service beside the trivial server ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, git $GIT_REV, load average $LOAD_START -> $(loadavg))"
+    echo
+    echo "Frames: profile session, JSON; $MATCHES matches x $NODES nodes, bodies repeating after $VERSUS_DISTINCT frames;"
+    echo "one POST per frame. CPU per frame: /proc ticks of the server over the step ÷ frames acknowledged"
+    echo "(medians of $VERSUS_ROUNDS interleaved rounds of $VERSUS_SECONDS s); load generator: its own CPU ÷ frames sent."
+    echo "Max sustained: doubling from $NULL_START/s and $BISECT bisections, steps of $STEP_SECONDS s, p99 <= $P99_BOUND_MS ms, no errors, no drops."
+    echo
+    cat "$WORK/versus.md"
+    echo
+    echo "### Rounds"
+    echo
+    cat "$WORK/versus-rounds.md"
+    echo
+    echo "### Steps"
+    echo
+    cat "$WORK/steps.md"
+    exit 0
+fi
+
 if [[ "${BENCH_ONLY:-}" == transports ]]; then
     echo "| store | rate/s | acked/scheduled | errors | dropped | late | achieved/s | p50 ms | p99 ms | loadgen CPU µs/frame | service CPU ticks | FerretDB CPU ticks | machine idle % | |" >"$WORK/steps.md"
     LOAD_START="$(loadavg)"
@@ -399,7 +537,7 @@ ceiling() {
     shift
     local d0=0 d1=0 json="$WORK/ceiling-$name.json"
     [[ "$name" == ferretdb ]] && d0="$(cpu_ticks "$FDB_PID")"
-    target/release/loadgen --mode db-ceiling --batch-size "$BATCH" --writers "${CEIL_WRITERS:-$WRITERS}" \
+    "$BIN/loadgen" --mode db-ceiling --batch-size "$BATCH" --writers "${CEIL_WRITERS:-$WRITERS}" \
         --summary-json "$json" "$@" >&2
     [[ "$name" == ferretdb ]] && d1="$(cpu_ticks "$FDB_PID")"
     CEIL[$name]="$(jq '.frames_per_s|floor' "$json")"
@@ -487,11 +625,12 @@ stop_service
 
 log "(t) transports side by side at $TRANSPORT_RATE/s, $TRANSPORT_ROUNDS rounds of $TRANSPORT_SECONDS s"
 transports
+log "(v) null-store service beside the trivial server at $VERSUS_RATES/s, $VERSUS_ROUNDS rounds of $VERSUS_SECONDS s, then max sustained"
+versus
 LOAD_END="$(loadavg)"
 
 # --- report -----------------------------------------------------------------------------------
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 # verdict A OP B (OP is >= or <=): met or missed; "-" when a figure is missing.
 verdict() {
     awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
@@ -588,6 +727,16 @@ echo "at $TRANSPORT_RATE/s for $TRANSPORT_SECONDS s, $TRANSPORT_ROUNDS rounds in
 echo "over the step ÷ frames acknowledged, load generator CPU ÷ frames sent."
 echo
 cat "$WORK/transports.md"
+echo
+echo "### The null-store service beside the trivial server (v)"
+echo
+echo "Both up at once; at each rate $VERSUS_ROUNDS interleaved rounds of $VERSUS_SECONDS s (medians), then the"
+echo "max-sustained search of (b) for each; bodies repeat after $VERSUS_DISTINCT frames. The trivial server"
+echo "(src/bin/trivial_server.rs) reads the body, scans it with IgnoredAny and answers a constant 200."
+echo
+cat "$WORK/versus.md"
+echo
+cat "$WORK/versus-rounds.md"
 echo
 echo "### Steps"
 echo

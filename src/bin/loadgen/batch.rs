@@ -4,9 +4,6 @@
 //! frame's latency, from its own scheduled time, includes the wait for its batch. The body is
 //! the frames' pregenerated pieces joined: one copy per batch, the only work done at send time.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 use bytes::{Bytes, BytesMut};
 use http_body_util::Full;
@@ -14,28 +11,27 @@ use tokio::time::Instant;
 
 use crate::Args;
 use crate::bodies::Body;
-use crate::http::{HyperClient, Shared, exchange_body, hyper_client};
+use crate::pool::{Job, Pool, Reply};
 use crate::requests::Outcome;
 
 pub struct Batcher {
-    client: HyperClient,
+    pool: Pool,
+    /// Origin-form (`/session-events`); `headers` carry Host.
     uri: Uri,
     headers: HeaderMap,
     /// Per node: its `X-Node-ID` and the frames waiting for its next batch.
     nodes: Vec<(HeaderValue, Vec<(Body, Instant)>)>,
     size: usize,
-    timeout: Duration,
-    shared: Arc<Shared>,
 }
 
 impl Batcher {
     pub fn new(
         args: &Args,
+        pool: Pool,
         uri: Uri,
         headers: HeaderMap,
         stream_nodes: &[HeaderValue],
         node_count: usize,
-        shared: Arc<Shared>,
     ) -> Self {
         // Stream s belongs to node s % nodes (see bodies::streams).
         let nodes = (0..node_count)
@@ -47,13 +43,11 @@ impl Batcher {
             })
             .collect();
         Self {
-            client: hyper_client(args.max_in_flight),
+            pool,
             uri,
             headers,
             nodes,
             size: args.batch_frames,
-            timeout: args.timeout,
-            shared,
         }
     }
 
@@ -86,26 +80,26 @@ impl Batcher {
         request
             .headers_mut()
             .insert("x-node-id", self.nodes[node].0.clone());
-        let (client, shared, timeout) = (self.client.clone(), self.shared.clone(), self.timeout);
         let frames: Vec<(usize, u32, Instant)> = frames
             .into_iter()
             .map(|(b, at)| (b.stream, b.index, at))
             .collect();
-        tokio::spawn(async move {
-            let answer = tokio::time::timeout(timeout, exchange_body(&client, request)).await;
-            let outcomes = outcomes(answer, frames.len());
-            for ((s, i, at), outcome) in frames.into_iter().zip(outcomes) {
-                shared.record(s, i, at, outcome);
-            }
+        let shared = self.pool.shared().clone();
+        self.pool.submit(Job {
+            request,
+            reply: Reply::Batch(Box::new(move |answer| {
+                let outcomes = outcomes(answer, frames.len());
+                for ((s, i, at), outcome) in frames.into_iter().zip(outcomes) {
+                    shared.record(s, i, at, outcome);
+                }
+            })),
         });
     }
 }
 
-/// One outcome per frame: its result line on a 200, else the request's status for all.
-fn outcomes(
-    answer: Result<Result<(u16, bool, Bytes), &'static str>, tokio::time::error::Elapsed>,
-    frames: usize,
-) -> Vec<Outcome> {
+/// One outcome per frame: its result line on a 200, else the request's status for all (a
+/// timeout is the pool's `Err("timeout")`).
+fn outcomes(answer: Result<(u16, bool, Bytes), &'static str>, frames: usize) -> Vec<Outcome> {
     #[derive(serde::Deserialize)]
     struct Line {
         success: bool,
@@ -113,9 +107,8 @@ fn outcomes(
         status: Option<u16>,
     }
     match answer {
-        Err(_) => (0..frames).map(|_| Outcome::Transport("timeout")).collect(),
-        Ok(Err(kind)) => (0..frames).map(|_| Outcome::Transport(kind)).collect(),
-        Ok(Ok((200, _, body))) => {
+        Err(kind) => (0..frames).map(|_| Outcome::Transport(kind)).collect(),
+        Ok((200, _, body)) => {
             let mut lines: Vec<Outcome> = body
                 .split(|b| *b == b'\n')
                 .filter(|l| !l.is_empty())
@@ -135,7 +128,7 @@ fn outcomes(
             lines.resize_with(frames, || Outcome::Transport("body"));
             lines
         }
-        Ok(Ok((code, retry_after, _))) => (0..frames)
+        Ok((code, retry_after, _)) => (0..frames)
             .map(|_| Outcome::Status { code, retry_after })
             .collect(),
     }

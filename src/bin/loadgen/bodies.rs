@@ -24,10 +24,21 @@ pub enum Framing {
     Batch,
 }
 
+/// What the bodies of a run look like.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub encoding: EncodingArg,
+    pub gzip: bool,
+    pub framing: Framing,
+    /// `--distinct-frames`: at most about this many different bodies; later sends repeat them.
+    pub distinct: Option<usize>,
+}
+
 /// A prebuilt request for the HTTP transport: everything but the per-stream node header is the
 /// same for every request, and the whole request is built before the clock starts.
 #[derive(Clone)]
 pub struct RequestTemplate {
+    /// Origin-form (`/session-events`): `headers` carry Host.
     pub uri: http::Uri,
     pub headers: http::HeaderMap,
     /// `X-Node-ID` per stream.
@@ -170,20 +181,33 @@ impl Bodies {
     }
 }
 
+/// What a send that repeats an earlier body holds of its own (the request's head, the item):
+/// an estimate, for the budget of bodies built ahead.
+const REPEAT_BYTES: usize = 1024;
+
 /// Generates the `total` bodies of a run on one thread per core. The channels hold as many
 /// bodies as fit in `budget_bytes` (all of them, in most runs); the returned future resolves
 /// once they are full (or every body is built), which is when the caller should start the
 /// clock. Bodies beyond the budget are generated during the run.
-#[allow(clippy::too_many_arguments)]
+///
+/// With `shape.distinct`, send `seq` past the first `period` ones repeats the body of send
+/// `seq % period` (a clone of the same `Bytes`, its own request head): `period` is a multiple
+/// of the streams and of the threads, so the repeated body belongs to the same stream and was
+/// built by the same thread. For servers that keep nothing (the null store, the bench's trivial
+/// server), so that fast runs need no generation once the clock runs.
 pub async fn spawn(
     streams: Vec<Stream>,
     total: u64,
-    encoding: EncodingArg,
-    gzip: bool,
-    framing: Framing,
+    shape: Shape,
     template: Option<RequestTemplate>,
     budget_bytes: usize,
 ) -> anyhow::Result<(Bodies, Prefill)> {
+    let Shape {
+        encoding,
+        gzip,
+        framing,
+        distinct,
+    } = shape;
     let started = std::time::Instant::now();
     let n = streams.len();
     // The first body tells how big bodies are.
@@ -195,12 +219,21 @@ pub async fn spawn(
         framing,
     )
     .len();
-    let capacity = (budget_bytes / per_body.max(1)) as u64;
-    let capacity = capacity.clamp(1, total.max(1));
     let threads = std::thread::available_parallelism()
         .map_or(1, |p| p.get())
         .clamp(1, 8) as u64;
     let threads = threads.min(total.max(1));
+    let period = distinct.map_or(u64::MAX, |d| {
+        let unit = n as u64 * threads;
+        (d as u64).div_ceil(unit).max(1) * unit
+    });
+    let capacity = if period < total {
+        let unique = period as usize * per_body.max(1);
+        period + (budget_bytes.saturating_sub(unique) / REPEAT_BYTES) as u64
+    } else {
+        (budget_bytes / per_body.max(1)) as u64
+    };
+    let capacity = capacity.clamp(1, total.max(1));
     let mut rxs = Vec::new();
     let mut readies = Vec::new();
     for j in 0..threads {
@@ -216,17 +249,33 @@ pub async fn spawn(
             .spawn(move || {
                 let mut ready = Some(ready_tx);
                 let mut bytes = 0usize;
+                // This thread's bodies of the first `period` sends, by k, when they repeat.
+                let mut built: Vec<Bytes> = Vec::new();
                 for k in 0..mine {
                     let seq = j + k * threads;
-                    let (stream, index) = slot(seq, n);
-                    let b = body(
-                        &mut streams[stream].generator,
-                        index,
-                        encoding,
-                        gzip,
-                        framing,
-                    );
-                    bytes += b.len();
+                    let (stream, index, b) = if seq < period {
+                        let (stream, index) = slot(seq, n);
+                        let b = body(
+                            &mut streams[stream].generator,
+                            index,
+                            encoding,
+                            gzip,
+                            framing,
+                        );
+                        bytes += b.len();
+                        if period < total {
+                            built.push(b.clone());
+                        }
+                        (stream, index, b)
+                    } else {
+                        let first = seq % period;
+                        let (stream, index) = slot(first, n);
+                        (
+                            stream,
+                            index,
+                            built[((first - j) / threads) as usize].clone(),
+                        )
+                    };
                     let request = template.as_ref().map(|t| t.build(stream, b.clone()));
                     let item = Body {
                         seq,

@@ -1,6 +1,13 @@
 //! The open-model load: a fixed timetable of sends, never slowed by the service, over one of
-//! three transports: one POST per frame (prebuilt requests on a pooled hyper client), a
-//! WebSocket stream per match ([`crate::ws`]), or batch POSTs per node ([`crate::batch`]).
+//! three transports: one POST per frame (prebuilt requests on keep-alive connections,
+//! [`crate::pool`]), a WebSocket stream per match ([`crate::ws`]), or batch POSTs per node
+//! ([`crate::batch`]).
+//!
+//! The load generator must cost less than what it measures: it runs on one thread (a
+//! current-thread runtime, see `main`), so handing a request to a connection or an answer back
+//! wakes no other thread; the timetable is one timer re-armed for each due time; each send is
+//! a prebuilt request moved to a connection's task, nothing spawned or allocated for it; and
+//! an answer is recorded under one uncontended lock (counts, HDR histograms).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,6 +17,7 @@ use anyhow::Context;
 use axum::http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 
+use crate::pool::{Job, Pool, Reply};
 use crate::report::{self, RunInfo, Stats};
 use crate::requests::{Outcome, RequestLog};
 use crate::{Args, EncodingArg, Transport, batch, bodies, verify, ws};
@@ -97,25 +105,15 @@ impl Shared {
     }
 }
 
-/// The hyper client every HTTP and batch request goes through: pooled keep-alive connections,
-/// no per-request URL parsing or header building (requests are prebuilt).
-pub type HyperClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<bytes::Bytes>,
->;
-
-pub fn hyper_client(max_idle: usize) -> HyperClient {
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_max_idle_per_host(max_idle)
-        .build(connector)
-}
-
-/// The headers every POST carries (content type, encoding, user, token).
-fn common_headers(args: &Args, content_type: &'static str) -> anyhow::Result<HeaderMap> {
+/// The headers every POST carries (host, content type, encoding, user, token).
+fn common_headers(
+    args: &Args,
+    host: &HeaderValue,
+    content_type: &'static str,
+) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
+    // The connections speak HTTP/1.1 with origin-form targets, so Host is ours to send.
+    headers.insert(axum::http::header::HOST, host.clone());
     headers.insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
@@ -141,10 +139,7 @@ fn common_headers(args: &Args, content_type: &'static str) -> anyhow::Result<Hea
 /// How the run's frames go out. One per run: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Dispatch {
-    Http {
-        client: HyperClient,
-        timeout: Duration,
-    },
+    Http(Pool),
     Ws(Vec<ws::Connection>),
     Batch(batch::Batcher),
 }
@@ -182,13 +177,28 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         EncodingArg::Json => "application/json",
         EncodingArg::Protobuf => "application/x-protobuf",
     };
-    let uri: axum::http::Uri = format!("{target}/session-events").parse()?;
+    let base: axum::http::Uri = target.parse()?;
+    anyhow::ensure!(
+        base.scheme_str() == Some("http"),
+        "--target must be an http:// URL (HTTP/1.1 without TLS)"
+    );
+    let authority = base
+        .authority()
+        .ok_or_else(|| anyhow::anyhow!("--target {target} has no host"))?;
+    let host = HeaderValue::from_str(authority.as_str())?;
+    let authority = match authority.port_u16() {
+        Some(_) => authority.as_str().to_owned(),
+        None => format!("{}:80", authority.host()),
+    };
+    // Origin-form: the path as the request line carries it on a connection to the host.
+    let uri: axum::http::Uri =
+        format!("{}/session-events", base.path().trim_end_matches('/')).parse()?;
     let (framing, template) = match args.transport {
         Transport::Http => (
             bodies::Framing::Post,
             Some(bodies::RequestTemplate {
-                uri,
-                headers: common_headers(args, post_type)?,
+                uri: uri.clone(),
+                headers: common_headers(args, &host, post_type)?,
                 nodes: nodes.clone(),
             }),
         ),
@@ -204,9 +214,12 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     let (mut rx, prefill) = bodies::spawn(
         streams.clone(),
         total,
-        args.encoding,
-        args.gzip,
-        framing,
+        bodies::Shape {
+            encoding: args.encoding,
+            gzip: args.gzip,
+            framing,
+            distinct: args.distinct_frames,
+        },
         template,
         args.pregen_bytes,
     )
@@ -231,10 +244,9 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         log,
     });
     let mut dispatch = match args.transport {
-        Transport::Http => Dispatch::Http {
-            client: hyper_client(args.max_in_flight),
-            timeout: args.timeout,
-        },
+        Transport::Http => {
+            Dispatch::Http(Pool::new(&authority, args.timeout, shared.clone()).await?)
+        }
         Transport::Ws => {
             let url = format!("{}/ws", target.replacen("http", "ws", 1));
             let mut connections = Vec::with_capacity(streams.len());
@@ -246,9 +258,11 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         }
         Transport::Batch => Dispatch::Batch(batch::Batcher::new(
             args,
-            format!("{target}/session-events").parse()?,
+            Pool::new(&authority, args.timeout, shared.clone()).await?,
+            uri,
             common_headers(
                 args,
+                &host,
                 match args.encoding {
                     EncodingArg::Json => "application/x-ndjson",
                     EncodingArg::Protobuf => "application/x-protobuf-delimited",
@@ -256,7 +270,6 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
             )?,
             &nodes,
             args.nodes,
-            shared.clone(),
         )),
     };
     let service_cpu_before = report::service_cpu_seconds(&client, &target, args).await;
@@ -280,12 +293,18 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
     });
 
     let mut body_bytes = 0u64;
-    while let Some(body) = rx.recv().await {
+    // One timer for the whole timetable, re-armed to each due time that has not come yet.
+    let due = tokio::time::sleep_until(start);
+    tokio::pin!(due);
+    while let Some(mut body) = rx.recv().await {
         let at = start + schedule.offset(body.seq);
-        if at > Instant::now() {
-            tokio::time::sleep_until(at).await;
+        let mut now = Instant::now();
+        if at > now {
+            due.as_mut().reset(at);
+            due.as_mut().await;
+            now = Instant::now();
         }
-        let behind = Instant::now().saturating_duration_since(at);
+        let behind = now.saturating_duration_since(at);
         if shared.in_flight.load(Ordering::Relaxed) >= args.max_in_flight {
             shared.stats.lock().unwrap().dropped += 1;
             if let Some(log) = &shared.log {
@@ -303,9 +322,17 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         body_bytes += body.bytes.len() as u64;
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         match &mut dispatch {
-            Dispatch::Http { client, timeout } => {
-                tokio::spawn(send(shared.clone(), client.clone(), *timeout, body, at));
-            }
+            Dispatch::Http(pool) => pool.submit(Job {
+                request: body
+                    .request
+                    .take()
+                    .expect("HTTP bodies are prebuilt requests"),
+                reply: Reply::Frame {
+                    stream: body.stream,
+                    index: body.index,
+                    at,
+                },
+            }),
             Dispatch::Ws(connections) => connections[body.stream].send(body, at),
             Dispatch::Batch(batcher) => batcher.add(body, at),
         }
@@ -368,6 +395,7 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         max_in_flight: args.max_in_flight,
         late_after_ms: args.late_after.as_secs_f64() * 1000.0,
         scheduled: total,
+        distinct_frames: args.distinct_frames,
         start_unix_ms,
         mean_body_bytes: if stats.sent > 0 {
             body_bytes as f64 / stats.sent as f64
@@ -408,59 +436,6 @@ pub async fn run(args: &Args) -> anyhow::Result<bool> {
         Some(e) => Err(e),
         None => Ok(ok),
     }
-}
-
-/// One prebuilt POST on the hyper client.
-async fn send(
-    shared: Arc<Shared>,
-    client: HyperClient,
-    timeout: Duration,
-    mut body: bodies::Body,
-    at: Instant,
-) {
-    let request = body
-        .request
-        .take()
-        .expect("HTTP bodies are prebuilt requests");
-    let result = match tokio::time::timeout(timeout, exchange(&client, request)).await {
-        Ok(result) => result,
-        Err(_) => Outcome::Transport("timeout"),
-    };
-    shared.record(body.stream, body.index, at, result);
-}
-
-/// Sends a request and reads its whole answer: its status, and whether it had `Retry-After`.
-pub async fn exchange(
-    client: &HyperClient,
-    request: axum::http::Request<http_body_util::Full<bytes::Bytes>>,
-) -> Outcome {
-    match exchange_body(client, request).await {
-        Ok((code, retry_after, _)) => Outcome::Status { code, retry_after },
-        Err(kind) => Outcome::Transport(kind),
-    }
-}
-
-/// [`exchange`], keeping the answer's body.
-pub async fn exchange_body(
-    client: &HyperClient,
-    request: axum::http::Request<http_body_util::Full<bytes::Bytes>>,
-) -> Result<(u16, bool, bytes::Bytes), &'static str> {
-    use http_body_util::BodyExt;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|e| if e.is_connect() { "connect" } else { "request" })?;
-    let code = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .contains_key(axum::http::header::RETRY_AFTER);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| "body")?
-        .to_bytes();
-    Ok((code, retry_after, body))
 }
 
 /// One line a second on stderr: what happened in that second.

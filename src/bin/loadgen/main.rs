@@ -8,8 +8,10 @@
 //!   outstanding the send is counted as dropped, and a send dispatched late is counted as late.
 //!   Latency runs from the *scheduled* send time to the response (no coordinated omission).
 //!   Every frame is unique: `--matches` × `--nodes` streams, each with its own seeded
-//!   `synth::MatchGenerator`, posting increasing frame indices. Bodies are generated before the
-//!   clock starts (up to `--pregen-bytes`), so the generator's own CPU stays out of the run.
+//!   `synth::MatchGenerator`, posting increasing frame indices (unless `--distinct-frames`
+//!   repeats them, for servers that keep nothing). Bodies are generated before the clock
+//!   starts (up to `--pregen-bytes`), so the generator's own CPU stays out of the run; the run
+//!   itself is driven from one thread (see `main`).
 //!   `--verify` reads every match back afterwards and checks each acknowledged frame is stored
 //!   exactly once; `--requests-csv` logs every send with its times, to line a run up against
 //!   faults injected while it runs.
@@ -23,6 +25,7 @@ mod batch;
 mod bodies;
 mod ceiling;
 mod http;
+mod pool;
 mod report;
 mod requests;
 mod verify;
@@ -145,6 +148,13 @@ pub struct Args {
     #[arg(long, env = "LOADGEN_PREGEN_BYTES", default_value_t = 1 << 30)]
     pub pregen_bytes: usize,
 
+    /// At most about this many different bodies (rounded up to a multiple of the streams);
+    /// later sends repeat them, as the same frame again. Only for a server that keeps nothing
+    /// (the null store, the bench's trivial server): fast runs then need no body generation
+    /// during the run. Not with --verify.
+    #[arg(long, env = "LOADGEN_DISTINCT_FRAMES")]
+    pub distinct_frames: Option<usize>,
+
     /// Seed of session ids and frames (default: random, so runs never collide).
     #[arg(long, env = "LOADGEN_SEED")]
     pub seed: Option<u64>,
@@ -224,10 +234,17 @@ fn main() -> std::process::ExitCode {
         eprintln!("loadgen: {e}");
         return std::process::ExitCode::from(2);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    // The load runs on one thread: every hand-off between the schedule, the connections and the
+    // recording is then a local wake-up, never a futex and another thread's wake-up (with the
+    // multi-threaded runtime those were most of the generator's cost per frame). The ceiling
+    // keeps worker threads: its writers' store calls are the measurement.
+    let runtime = match args.mode {
+        Mode::Http => tokio::runtime::Builder::new_current_thread(),
+        Mode::DbCeiling => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .expect("tokio runtime");
     let result = runtime.block_on(async {
         match args.mode {
             Mode::Http => http::run(&args).await,
@@ -264,6 +281,12 @@ fn check(args: &Args) -> Result<(), String> {
     }
     if args.gzip && args.transport != Transport::Http {
         return Err("--gzip is for --transport http only".into());
+    }
+    if args.distinct_frames == Some(0) {
+        return Err("--distinct-frames must be above 0".into());
+    }
+    if args.distinct_frames.is_some() && args.verify {
+        return Err("--distinct-frames repeats frames: --verify cannot count them".into());
     }
     if args.batch_frames == 0 {
         return Err("--batch-frames must be above 0".into());

@@ -119,6 +119,8 @@ pub struct RunInfo {
     pub max_in_flight: usize,
     pub late_after_ms: f64,
     pub scheduled: u64,
+    /// `--distinct-frames`, when bodies repeat.
+    pub distinct_frames: Option<usize>,
     /// The clock start as milliseconds since the Unix epoch: what `--requests-csv` offsets and
     /// the schedule count from.
     pub start_unix_ms: f64,
@@ -182,6 +184,7 @@ pub fn summary(info: &RunInfo, stats: &Stats) -> Value {
         "max_in_flight": info.max_in_flight,
         "late_after_ms": info.late_after_ms,
         "scheduled": info.scheduled,
+        "distinct_frames": info.distinct_frames,
         "start_unix_ms": info.start_unix_ms,
         "sent": stats.sent,
         "acknowledged": stats.acked,
