@@ -18,6 +18,8 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use super::{Encoding, EventDocument, FrameError, decode, decode_document};
+
+mod bounds;
 use crate::ids::{NodeId, UserId};
 use crate::proto::schema;
 use crate::synth::{self, MatchGenerator, Profile};
@@ -663,4 +665,26 @@ fn lower_camel_case_names_are_accepted_and_stored_canonically() {
         "{canonical:?}"
     );
     assert_eq!(transcoder(camel.as_bytes(), Encoding::Json), canonical);
+}
+
+/// Found by `mutated_json_agrees`: `"playerSlot":null` in a `discPossessionChanged` event, which
+/// the oracle's hand-written `DiscPossessionChanged` deserializer accepted as 0 while every
+/// other number field (and the transcoder) refuses `null`.
+#[test]
+fn a_null_number_is_refused_in_every_message() {
+    let verdict = json_case(0, false, 25, false, false, 1, 0, 2290401927267814998);
+    assert!(matches!(verdict, Verdict::Refused { .. }), "{verdict:?}");
+    let session = r#""session":{"sessionid":"892E23E2-8272-4B07-85E8-5E291AC85F93"}"#;
+    for event in [
+        r#"{"discPossessionChanged":{"playerSlot":null}}"#,
+        r#"{"discPossessionChanged":{"previousSlot":null}}"#,
+        r#"{"discCaught":{"playerSlot":null}}"#,
+    ] {
+        let body = format!(r#"{{{session},"events":[{event}]}}"#);
+        let verdict = agree(body.as_bytes(), Encoding::Json);
+        assert!(
+            matches!(verdict, Verdict::Refused { .. }),
+            "{event}: {verdict:?}"
+        );
+    }
 }

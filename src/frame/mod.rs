@@ -187,8 +187,13 @@ pub fn decode_document(
     received_at: SystemTime,
 ) -> Result<Ingested, FrameError> {
     // The same bounds as the oracle's (hardening's pre-scan), so both refuse the same bodies.
-    limits::check(body, encoding)?;
-    BUFFERS.with(|buffers| {
+    // The JSON transcoder counts them in its own pass and stops where the pre-scan would; the
+    // pre-scan then runs only on a refused body, whose verdict it decides as it does for the
+    // oracle (a bound the body exceeds wins over any other error).
+    if encoding == Encoding::Protobuf {
+        limits::check(body, encoding)?;
+    }
+    let result = BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
         let (scratch, data) = &mut *buffers;
         data.clear();
@@ -204,7 +209,11 @@ pub fn decode_document(
             *data = Vec::new();
         }
         result
-    })
+    });
+    if result.is_err() && encoding == Encoding::Json {
+        limits::check(body, encoding)?;
+    }
+    result
 }
 
 /// Decodes and validates one frame (within the bounds of [`limits`]) into the prost structs: the previous decode, kept as the

@@ -112,8 +112,11 @@ impl<'de> Deserialize<'de> for DiscPossessionChanged {
                     if slot.is_some() {
                         return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
                     }
-                    let value: Option<super::number::NumberDeserialize<i32>> = map.next_value()?;
-                    *slot = Some(value.map(|v| v.0).unwrap_or_default());
+                    // `null` is refused, as for every other number field (the generated
+                    // deserializers and the transcoder do): this one accepted it, and the
+                    // differential test's random mutations found the difference.
+                    let value: super::number::NumberDeserialize<i32> = map.next_value()?;
+                    *slot = Some(value.0);
                 }
                 Ok(DiscPossessionChanged {
                     player_slot: player_slot.unwrap_or_default(),

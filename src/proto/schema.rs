@@ -197,6 +197,18 @@ impl Message {
         self.fields.iter().find(|f| f.number == number)
     }
 
+    /// The index of the field numbered `number`, looking from field `from` onwards first
+    /// (encoders write fields in number order and leave defaults out), then from the start.
+    #[inline]
+    pub fn field_index_by_number_after(&self, number: u32, from: usize) -> Option<usize> {
+        let from = from.min(self.fields.len());
+        let (before, after) = self.fields.split_at(from);
+        match after.iter().position(|f| f.number == number) {
+            Some(i) => Some(from + i),
+            None => before.iter().position(|f| f.number == number),
+        }
+    }
+
     /// The field with this proto name.
     pub fn field_by_name(&self, name: &str) -> Option<&'static Field> {
         self.fields.iter().find(|f| f.name == name)
@@ -210,6 +222,20 @@ impl Message {
     /// Like [`Message::field_by_json_key`], as an index into [`Message::fields`].
     pub fn field_index_by_json_key(&self, key: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.accepts(key))
+    }
+
+    /// [`Self::field_index_by_json_key`], looking from field `from` onwards first (then from
+    /// the start): producers write fields in schema order and leave defaults out, so the next
+    /// key is usually a little after the last one. The same answer from anywhere, as no two
+    /// fields accept one key (`every_key_names_one_field`).
+    #[inline]
+    pub fn field_index_after(&self, key: &str, from: usize) -> Option<usize> {
+        let from = from.min(self.fields.len());
+        let (before, after) = self.fields.split_at(from);
+        match after.iter().position(|f| f.accepts(key)) {
+            Some(i) => Some(from + i),
+            None => before.iter().position(|f| f.accepts(key)),
+        }
     }
 
     /// The schema's message of this full name (`telemetry.v1.LobbySessionStateFrame`).
@@ -294,6 +320,34 @@ mod tests {
         assert_eq!(prev.number, 2);
         assert!(prev.accepts("previous_slot"));
         assert_eq!(prev.json_name, "previousPlayerSlot");
+    }
+
+    #[test]
+    fn every_key_names_one_field() {
+        for m in MESSAGES {
+            for f in m.fields {
+                let keys = [f.json_name, f.name, f.camel_name]
+                    .into_iter()
+                    .chain(f.legacy_names.iter().copied());
+                for key in keys {
+                    let owners: Vec<_> = m
+                        .fields
+                        .iter()
+                        .filter(|g| g.accepts(key))
+                        .map(|g| g.name)
+                        .collect();
+                    assert_eq!(owners, [f.name], "{}: key {key:?}", m.full_name);
+                    for from in 0..=m.fields.len() {
+                        assert_eq!(
+                            m.field_index_after(key, from),
+                            m.field_index_by_json_key(key),
+                            "{}: {key:?} from {from}",
+                            m.full_name
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

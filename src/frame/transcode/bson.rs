@@ -24,6 +24,15 @@ pub fn header(out: &mut Vec<u8>, kind: u8, key: &[u8]) {
 /// indices was half of the old BSON serializer's cost.
 #[inline]
 pub fn index_header(out: &mut Vec<u8>, kind: u8, i: u32) {
+    // Most arrays are vectors of 3 or 4: one fixed-size write for the first hundred indices.
+    if i < 10 {
+        out.extend_from_slice(&[kind, b'0' + i as u8, 0]);
+        return;
+    }
+    if i < 100 {
+        out.extend_from_slice(&[kind, b'0' + (i / 10) as u8, b'0' + (i % 10) as u8, 0]);
+        return;
+    }
     out.push(kind);
     let mut digits = [0u8; 10];
     let mut n = i;

@@ -6,9 +6,21 @@
 //! differential test in `frame::oracle` holds it to that): known values are parsed strictly
 //! (strings UTF-8 checked, surrogates paired, containers nested at most 127 deep), skipped
 //! values of unknown fields as leniently as `serde::de::IgnoredAny` (syntax only).
+//!
+//! The bounds of [`crate::frame::limits`] (depth, messages, values) are counted in the same
+//! pass, exactly as its pre-scan counts them (every `{` and `[`, every `,` outside strings), so
+//! the pre-scan runs only on a body this pass refused (see `frame::decode_document`): a second
+//! byte loop over every accepted body cost ~6 µs of a 10.5 KB frame's ~60.
 
+mod numbers;
+mod scan;
+mod skip;
+mod strings;
+
+use self::numbers::{Value, convert, from_str};
 use super::bson;
 use super::{Deferred, Entry, Scratch, enum_known, reorder_fields, reorder_map, write_timestamp};
+use crate::frame::limits::{self, LimitError};
 use crate::frame::{FrameError, JsonError};
 use crate::proto::schema::{self, Cardinality, Field, Kind, Message};
 
@@ -19,7 +31,10 @@ const MAX_DEPTH: u32 = 128;
 const SESSION_FIELD: u32 = 4;
 const SESSION_ID_FIELD: u32 = 2;
 
-type R<T> = Result<T, FrameError>;
+/// Errors are boxed inside the parser: a `Result` of a 56-byte `FrameError` went through
+/// memory at every one of the thousands of calls a frame makes, a boxed one stays in a
+/// register (the error path allocates once, and only for a refused frame).
+type R<T> = Result<T, Box<FrameError>>;
 
 struct Parser<'a, 's> {
     b: &'a [u8],
@@ -28,6 +43,10 @@ struct Parser<'a, 's> {
     out: &'s mut Vec<u8>,
     scratch: &'s mut Scratch,
     deferred: &'s mut Deferred,
+    /// `{` seen so far (the pre-scan's messages).
+    messages: usize,
+    /// `{`, `[` and `,` seen so far (the pre-scan's values).
+    values: usize,
 }
 
 /// A JSON number token, validated against the grammar.
@@ -35,8 +54,15 @@ struct Parser<'a, 's> {
 struct Number {
     start: usize,
     end: usize,
-    /// No fraction or exponent.
-    integer: bool,
+    /// The value as `mantissa × 10^exp10` when both fit Clinger's fast path (the mantissa
+    /// at most 2^53, the power of ten at most 10^22: both exact in a double, so one IEEE
+    /// multiplication or division is the correctly rounded result); else `None`, and the
+    /// token is parsed by `str::parse`. Most of a frame is short decimals: parsing them from
+    /// the digits already scanned took the floats' share from 2 passes over the token to 1.
+    fast: Option<(u64, i32)>,
+    /// An integer token's (no fraction, no exponent) magnitude, when it fits a u64.
+    magnitude: Option<u64>,
+    negative: bool,
 }
 
 /// A number as serde_json hands it to a visitor.
@@ -52,7 +78,11 @@ pub(super) fn transcode(
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
     deferred: &mut Deferred,
-) -> R<()> {
+) -> Result<(), FrameError> {
+    run(body, out, scratch, deferred).map_err(|e| *e)
+}
+
+fn run(body: &[u8], out: &mut Vec<u8>, scratch: &mut Scratch, deferred: &mut Deferred) -> R<()> {
     scratch.entries.clear();
     scratch.session_id.clear();
     let mut p = Parser {
@@ -62,6 +92,8 @@ pub(super) fn transcode(
         out,
         scratch,
         deferred,
+        messages: 0,
+        values: 0,
     };
     p.ws();
     let frame = schema::frame();
@@ -89,17 +121,21 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn syntax(&self, msg: &'static str) -> FrameError {
-        FrameError::JsonSyntax(JsonError::at(self.b, self.i, msg, None))
+    #[cold]
+    fn syntax(&self, msg: &'static str) -> Box<FrameError> {
+        Box::new(FrameError::JsonSyntax(JsonError::at(
+            self.b, self.i, msg, None,
+        )))
     }
 
-    fn schema(&self, msg: &'static str, field: Option<&Field>) -> FrameError {
-        FrameError::JsonSchema(JsonError::at(
+    #[cold]
+    fn schema(&self, msg: &'static str, field: Option<&Field>) -> Box<FrameError> {
+        Box::new(FrameError::JsonSchema(JsonError::at(
             self.b,
             self.i,
             msg,
             field.map(|f| f.json_name),
-        ))
+        )))
     }
 
     /// A value of the wrong type: as serde_json does, a scalar is scanned first (its syntax
@@ -149,7 +185,39 @@ impl Parser<'_, '_> {
         if self.depth >= MAX_DEPTH {
             return Err(self.syntax("recursion limit exceeded"));
         }
+        let object = self.b[self.i] == b'{';
+        self.open(object, self.depth as usize)?;
         self.i += 1;
+        Ok(())
+    }
+
+    /// Counts a container opened `depth` levels deep against the bounds of `frame::limits`,
+    /// in the pre-scan's order of checks.
+    #[inline]
+    fn open(&mut self, object: bool, depth: usize) -> R<()> {
+        self.values += 1;
+        self.messages += usize::from(object);
+        if depth > limits::MAX_DEPTH {
+            return Err(Box::new(FrameError::Limit(LimitError::TooDeep)));
+        }
+        if self.messages > limits::MAX_MESSAGES {
+            return Err(Box::new(FrameError::Limit(LimitError::TooManyMessages)));
+        }
+        self.value_counted()
+    }
+
+    /// Counts a `,` (one more value).
+    #[inline]
+    fn comma(&mut self) -> R<()> {
+        self.values += 1;
+        self.value_counted()
+    }
+
+    #[inline]
+    fn value_counted(&self) -> R<()> {
+        if self.values > limits::MAX_ELEMENTS {
+            return Err(Box::new(FrameError::Limit(LimitError::TooManyElements)));
+        }
         Ok(())
     }
 
@@ -171,6 +239,7 @@ impl Parser<'_, '_> {
         if !first {
             match self.peek() {
                 Some(b',') => {
+                    self.comma()?;
                     self.i += 1;
                     self.ws();
                     match self.peek() {
@@ -214,6 +283,7 @@ impl Parser<'_, '_> {
                 Ok(false)
             }
             Some(b',') if !first => {
+                self.comma()?;
                 self.i += 1;
                 self.ws();
                 if self.peek() == Some(b']') {
@@ -310,393 +380,7 @@ impl Parser<'_, '_> {
         let k = self.key_bytes(key);
         // Valid UTF-8 (checked by the string scan).
         let k = unsafe { std::str::from_utf8_unchecked(k) };
-        if let Some(f) = msg.fields.get(hint)
-            && f.accepts(k)
-        {
-            return Some(hint);
-        }
-        msg.field_index_by_json_key(k)
-    }
-
-    /// Scans a string without escapes (opened by `"`) to its closing quote, checking UTF-8;
-    /// false (position unspecified) if it holds an escape.
-    #[inline]
-    fn fast_string(&mut self) -> R<bool> {
-        let start = self.i;
-        let rest = &self.b[start..];
-        let Some(n) = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        else {
-            self.i = self.b.len();
-            return Err(self.syntax("EOF while parsing a string"));
-        };
-        match rest[n] {
-            b'"' => {
-                if std::str::from_utf8(&rest[..n]).is_err() {
-                    self.i = start + n;
-                    return Err(self.syntax("invalid unicode code point"));
-                }
-                self.i = start + n + 1;
-                Ok(true)
-            }
-            b'\\' => Ok(false),
-            _ => {
-                self.i = start + n;
-                Err(self.syntax("control character (\\u0000-\\u001F) found while parsing a string"))
-            }
-        }
-    }
-
-    /// A string (opened by `"`) decoded into `sink`, as serde_json parses one into a `str`.
-    fn string_strict(&mut self, sink: Sink) -> R<()> {
-        loop {
-            let start = self.i;
-            let rest = &self.b[start..];
-            let Some(n) = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            else {
-                self.i = self.b.len();
-                return Err(self.syntax("EOF while parsing a string"));
-            };
-            if std::str::from_utf8(&rest[..n]).is_err() {
-                self.i = start + n;
-                return Err(self.syntax("invalid unicode code point"));
-            }
-            self.push(sink, &rest[..n]);
-            self.i = start + n + 1;
-            match rest[n] {
-                b'"' => return Ok(()),
-                b'\\' => self.escape(sink)?,
-                _ => {
-                    self.i -= 1;
-                    return Err(self.syntax(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
-                }
-            }
-        }
-    }
-
-    #[inline]
-    fn push(&mut self, sink: Sink, bytes: &[u8]) {
-        match sink {
-            Sink::Discard => {}
-            Sink::Text => self.scratch.text.extend_from_slice(bytes),
-            Sink::Out => self.out.extend_from_slice(bytes),
-        }
-    }
-
-    fn escape(&mut self, sink: Sink) -> R<()> {
-        let Some(c) = self.peek() else {
-            return Err(self.syntax("EOF while parsing a string"));
-        };
-        self.i += 1;
-        let byte = match c {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => return self.unicode_escape(sink),
-            _ => return Err(self.syntax("invalid escape")),
-        };
-        self.push(sink, &[byte]);
-        Ok(())
-    }
-
-    fn hex4(&mut self) -> R<u16> {
-        let Some(digits) = self.b.get(self.i..self.i + 4) else {
-            self.i = self.b.len();
-            return Err(self.syntax("EOF while parsing a string"));
-        };
-        let mut n = 0u16;
-        for &d in digits {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => {
-                    self.i += 4;
-                    return Err(self.syntax("invalid escape"));
-                }
-            };
-            n = (n << 4) | u16::from(v);
-        }
-        self.i += 4;
-        Ok(n)
-    }
-
-    fn unicode_escape(&mut self, sink: Sink) -> R<()> {
-        let n = self.hex4()?;
-        let c = match n {
-            0xDC00..=0xDFFF => return Err(self.syntax("lone leading surrogate in hex escape")),
-            0xD800..=0xDBFF => {
-                if self.peek() != Some(b'\\') {
-                    self.i = (self.i + 1).min(self.b.len());
-                    return Err(self.syntax("unexpected end of hex escape"));
-                }
-                self.i += 1;
-                if self.peek() != Some(b'u') {
-                    self.i = (self.i + 1).min(self.b.len());
-                    return Err(self.syntax("unexpected end of hex escape"));
-                }
-                self.i += 1;
-                let n2 = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&n2) {
-                    return Err(self.syntax("lone leading surrogate in hex escape"));
-                }
-                0x10000 + ((u32::from(n - 0xD800) << 10) | u32::from(n2 - 0xDC00))
-            }
-            _ => u32::from(n),
-        };
-        let c = char::from_u32(c).unwrap_or('\u{FFFD}');
-        let mut buf = [0u8; 4];
-        self.push(sink, c.encode_utf8(&mut buf).as_bytes());
-        Ok(())
-    }
-
-    /// A number token at the current position, checked against JSON's grammar.
-    fn number(&mut self) -> R<Number> {
-        let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => {
-                self.i += 1;
-                if let Some(b'0'..=b'9') = self.peek() {
-                    return Err(self.syntax("invalid number"));
-                }
-            }
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.i += 1;
-                }
-            }
-            None => return Err(self.syntax("EOF while parsing a value")),
-            _ => {
-                self.i += 1;
-                return Err(self.syntax("invalid number"));
-            }
-        }
-        let mut integer = true;
-        if self.peek() == Some(b'.') {
-            integer = false;
-            self.i += 1;
-            let digits = self.i;
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
-            }
-            if self.i == digits {
-                return Err(self.syntax("invalid number"));
-            }
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            integer = false;
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
-            }
-            match self.peek() {
-                Some(b'0'..=b'9') => {}
-                _ => {
-                    self.i = (self.i + 1).min(self.b.len());
-                    return Err(self.syntax("invalid number"));
-                }
-            }
-            while let Some(b'0'..=b'9') = self.peek() {
-                self.i += 1;
-            }
-        }
-        Ok(Number {
-            start,
-            end: self.i,
-            integer,
-        })
-    }
-
-    /// The number as a double, correctly rounded (as serde_json's `float_roundtrip` parses);
-    /// out of double range is a syntax error there too.
-    fn f64_of(&self, n: Number) -> R<f64> {
-        // The token is ASCII (checked by `number`), and JSON's grammar is within Rust's.
-        let text = unsafe { std::str::from_utf8_unchecked(&self.b[n.start..n.end]) };
-        match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(self.syntax("number out of range")),
-        }
-    }
-
-    /// The number as serde_json hands it over: u64, negative i64, else a double (`-0`, and
-    /// integers beyond 64 bits, are doubles there).
-    fn parsed(&self, n: Number) -> R<Parsed> {
-        if n.integer {
-            let digits = &self.b[n.start..n.end];
-            let (negative, digits) = match digits {
-                [b'-', rest @ ..] => (true, rest),
-                _ => (false, digits),
-            };
-            let mut v: u64 = 0;
-            let mut overflow = false;
-            for &d in digits {
-                match v
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(u64::from(d - b'0')))
-                {
-                    Some(x) => v = x,
-                    None => {
-                        overflow = true;
-                        break;
-                    }
-                }
-            }
-            if !overflow {
-                if !negative {
-                    return Ok(Parsed::U64(v));
-                }
-                let neg = (v as i64).wrapping_neg();
-                if neg < 0 {
-                    return Ok(Parsed::I64(neg));
-                }
-            }
-        }
-        Ok(Parsed::F64(self.f64_of(n)?))
-    }
-
-    /// Skips one value of an unknown field, as `IgnoredAny` does: syntax checked, strings not
-    /// UTF-8 checked, numbers not range checked, no nesting limit.
-    fn skip(&mut self) -> R<()> {
-        // Iterative (serde_json puts no nesting limit on skipped values): the enclosing
-        // containers (object = true) on a reused stack.
-        let mut stack = std::mem::take(&mut self.scratch.skip);
-        stack.clear();
-        let result = self.skip_with(&mut stack);
-        self.scratch.skip = stack;
-        result
-    }
-
-    fn skip_with(&mut self, stack: &mut Vec<bool>) -> R<()> {
-        loop {
-            self.ws();
-            match self.peek() {
-                Some(b'{') => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek() == Some(b'}') {
-                        self.i += 1;
-                    } else {
-                        self.skip_key()?;
-                        stack.push(true);
-                        continue;
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek() == Some(b']') {
-                        self.i += 1;
-                    } else {
-                        stack.push(false);
-                        continue;
-                    }
-                }
-                Some(b'"') => {
-                    self.i += 1;
-                    self.skip_string()?;
-                }
-                Some(b'-' | b'0'..=b'9') => {
-                    self.number()?;
-                }
-                Some(b't') => self.ident(b"true")?,
-                Some(b'f') => self.ident(b"false")?,
-                Some(b'n') => self.ident(b"null")?,
-                None => return Err(self.syntax("EOF while parsing a value")),
-                Some(_) => return Err(self.syntax("expected value")),
-            }
-            // A value ended: close containers until one continues.
-            loop {
-                let Some(&object) = stack.last() else {
-                    return Ok(());
-                };
-                self.ws();
-                match (self.peek(), object) {
-                    (Some(b','), _) => {
-                        self.i += 1;
-                        if object {
-                            self.ws();
-                            self.skip_key()?;
-                        }
-                        break;
-                    }
-                    (Some(b'}'), true) | (Some(b']'), false) => {
-                        self.i += 1;
-                        stack.pop();
-                    }
-                    (None, true) => return Err(self.syntax("EOF while parsing an object")),
-                    (None, false) => return Err(self.syntax("EOF while parsing a list")),
-                    (Some(_), true) => return Err(self.syntax("expected `,` or `}`")),
-                    (Some(_), false) => return Err(self.syntax("expected `,` or `]`")),
-                }
-            }
-        }
-    }
-
-    /// In a skipped object: a key and its colon.
-    fn skip_key(&mut self) -> R<()> {
-        match self.peek() {
-            Some(b'"') => self.i += 1,
-            None => return Err(self.syntax("EOF while parsing an object")),
-            Some(_) => return Err(self.syntax("key must be a string")),
-        }
-        self.skip_string()?;
-        self.ws();
-        match self.peek() {
-            Some(b':') => {
-                self.i += 1;
-                Ok(())
-            }
-            None => Err(self.syntax("EOF while parsing an object")),
-            Some(_) => Err(self.syntax("expected `:`")),
-        }
-    }
-
-    fn skip_string(&mut self) -> R<()> {
-        loop {
-            let rest = &self.b[self.i..];
-            let Some(n) = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            else {
-                self.i = self.b.len();
-                return Err(self.syntax("EOF while parsing a string"));
-            };
-            self.i += n + 1;
-            match rest[n] {
-                b'"' => return Ok(()),
-                b'\\' => match self.peek() {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-                    Some(b'u') => {
-                        self.i += 1;
-                        self.hex4()?;
-                    }
-                    None => return Err(self.syntax("EOF while parsing a string")),
-                    Some(_) => {
-                        self.i += 1;
-                        return Err(self.syntax("invalid escape"));
-                    }
-                },
-                _ => {
-                    self.i -= 1;
-                    return Err(self.syntax(
-                        "control character (\\u0000-\\u001F) found while parsing a string",
-                    ));
-                }
-            }
-        }
+        msg.field_index_after(k, hint)
     }
 
     /// One field's value, written as an element keyed by its JSON name (nothing for a
@@ -924,19 +608,6 @@ impl Parser<'_, '_> {
         Ok(true)
     }
 
-    /// A string's content (opened by `"`): a range of the body when it has no escape, else
-    /// decoded into `scratch.text`.
-    fn text(&mut self) -> R<Key> {
-        let start = self.i;
-        if self.fast_string()? {
-            return Ok(Key::Body(start, self.i - 1));
-        }
-        self.i = start;
-        self.scratch.text.clear();
-        self.string_strict(Sink::Text)?;
-        Ok(Key::Text)
-    }
-
     fn header(&mut self, kind: u8, key: Key) {
         match key {
             Key::Name(k) => bson::header(self.out, kind, k),
@@ -1028,74 +699,4 @@ enum Sink {
     Discard,
     Text,
     Out,
-}
-
-/// A numeric value in its stored type (floats already widened).
-pub(super) enum Value {
-    I32(i32),
-    U32(u32),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-}
-
-/// A JSON number into the field's type, with protojson's (and the oracle's) rules: integers
-/// exact, or a double with no fraction within range; floats rounded through f64.
-fn convert(kind: Kind, n: Parsed) -> Option<Value> {
-    fn int<T>(n: Parsed, min: f64, max_plus_one: f64) -> Option<T>
-    where
-        T: TryFrom<u64> + TryFrom<i64> + FromF64,
-    {
-        match n {
-            Parsed::U64(v) => T::try_from(v).ok(),
-            Parsed::I64(v) => T::try_from(v).ok(),
-            Parsed::F64(v) => {
-                (v.fract() == 0.0 && v >= min && v < max_plus_one).then(|| T::from_f64(v))
-            }
-        }
-    }
-    Some(match kind {
-        Kind::Int32 | Kind::SInt32 | Kind::SFixed32 => {
-            Value::I32(int::<i32>(n, i32::MIN as f64, i32::MAX as f64 + 1.0)?)
-        }
-        Kind::UInt32 | Kind::Fixed32 => Value::U32(int::<u32>(n, 0.0, u32::MAX as f64 + 1.0)?),
-        Kind::Int64 | Kind::SInt64 | Kind::SFixed64 => {
-            Value::I64(int::<i64>(n, i64::MIN as f64, i64::MAX as f64 + 1.0)?)
-        }
-        Kind::UInt64 | Kind::Fixed64 => Value::U64(int::<u64>(n, 0.0, u64::MAX as f64 + 1.0)?),
-        Kind::Double => Value::F64(match n {
-            Parsed::U64(v) => v as f64,
-            Parsed::I64(v) => v as f64,
-            Parsed::F64(v) => v,
-        }),
-        Kind::Float => Value::F64(f64::from(match n {
-            Parsed::U64(v) => v as f32,
-            Parsed::I64(v) => v as f32,
-            Parsed::F64(v) => v as f32,
-        })),
-        _ => return None,
-    })
-}
-
-trait FromF64 {
-    fn from_f64(v: f64) -> Self;
-}
-
-macro_rules! from_f64 {
-    ($($t:ty),*) => {$(impl FromF64 for $t { fn from_f64(v: f64) -> Self { v as $t } })*};
-}
-from_f64!(i32, u32, i64, u64);
-
-/// A number written as a JSON string: Rust's `FromStr` for the field's type, as the oracle's
-/// number reader uses (`src/proto/number.rs`).
-fn from_str(kind: Kind, s: &str) -> Option<Value> {
-    Some(match kind {
-        Kind::Int32 | Kind::SInt32 | Kind::SFixed32 => Value::I32(s.parse().ok()?),
-        Kind::UInt32 | Kind::Fixed32 => Value::U32(s.parse().ok()?),
-        Kind::Int64 | Kind::SInt64 | Kind::SFixed64 => Value::I64(s.parse().ok()?),
-        Kind::UInt64 | Kind::Fixed64 => Value::U64(s.parse().ok()?),
-        Kind::Double => Value::F64(s.parse().ok()?),
-        Kind::Float => Value::F64(f64::from(s.parse::<f32>().ok()?)),
-        _ => return None,
-    })
 }

@@ -302,10 +302,7 @@ impl<'a> Decoder<'a, '_> {
         let mut hint = 0usize;
         while at < end {
             let (tag, wire) = key(b, &mut at)?;
-            let idx = match msg.fields.get(hint) {
-                Some(f) if f.number == tag => Some(hint),
-                _ => msg.fields.iter().position(|f| f.number == tag),
-            };
+            let idx = msg.field_index_by_number_after(tag, hint);
             if wire == 3 {
                 if idx.is_some() {
                     return Err(err("invalid wire type: group for a known field"));

@@ -1,0 +1,200 @@
+//! Numbers as the JSON transcoder stores them: a JSON number or a numeric string converted to
+//! the field's schema type with protojson's (and the oracle's) rules.
+
+use super::scan::{POW10, digit_run, fold_digits};
+use super::{Number, Parsed, Parser, R};
+use crate::proto::schema::Kind;
+
+/// A numeric value in its stored type (floats already widened).
+pub(super) enum Value {
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+}
+
+/// A JSON number into the field's type, with protojson's (and the oracle's) rules: integers
+/// exact, or a double with no fraction within range; floats rounded through f64.
+pub(super) fn convert(kind: Kind, n: Parsed) -> Option<Value> {
+    fn int<T>(n: Parsed, min: f64, max_plus_one: f64) -> Option<T>
+    where
+        T: TryFrom<u64> + TryFrom<i64> + FromF64,
+    {
+        match n {
+            Parsed::U64(v) => T::try_from(v).ok(),
+            Parsed::I64(v) => T::try_from(v).ok(),
+            Parsed::F64(v) => {
+                (v.fract() == 0.0 && v >= min && v < max_plus_one).then(|| T::from_f64(v))
+            }
+        }
+    }
+    Some(match kind {
+        Kind::Int32 | Kind::SInt32 | Kind::SFixed32 => {
+            Value::I32(int::<i32>(n, i32::MIN as f64, i32::MAX as f64 + 1.0)?)
+        }
+        Kind::UInt32 | Kind::Fixed32 => Value::U32(int::<u32>(n, 0.0, u32::MAX as f64 + 1.0)?),
+        Kind::Int64 | Kind::SInt64 | Kind::SFixed64 => {
+            Value::I64(int::<i64>(n, i64::MIN as f64, i64::MAX as f64 + 1.0)?)
+        }
+        Kind::UInt64 | Kind::Fixed64 => Value::U64(int::<u64>(n, 0.0, u64::MAX as f64 + 1.0)?),
+        Kind::Double => Value::F64(match n {
+            Parsed::U64(v) => v as f64,
+            Parsed::I64(v) => v as f64,
+            Parsed::F64(v) => v,
+        }),
+        Kind::Float => Value::F64(f64::from(match n {
+            Parsed::U64(v) => v as f32,
+            Parsed::I64(v) => v as f32,
+            Parsed::F64(v) => v as f32,
+        })),
+        _ => return None,
+    })
+}
+
+trait FromF64 {
+    fn from_f64(v: f64) -> Self;
+}
+
+macro_rules! from_f64 {
+    ($($t:ty),*) => {$(impl FromF64 for $t { fn from_f64(v: f64) -> Self { v as $t } })*};
+}
+from_f64!(i32, u32, i64, u64);
+
+/// A number written as a JSON string: Rust's `FromStr` for the field's type, as the oracle's
+/// number reader uses (`src/proto/number.rs`).
+pub(super) fn from_str(kind: Kind, s: &str) -> Option<Value> {
+    Some(match kind {
+        Kind::Int32 | Kind::SInt32 | Kind::SFixed32 => Value::I32(s.parse().ok()?),
+        Kind::UInt32 | Kind::Fixed32 => Value::U32(s.parse().ok()?),
+        Kind::Int64 | Kind::SInt64 | Kind::SFixed64 => Value::I64(s.parse().ok()?),
+        Kind::UInt64 | Kind::Fixed64 => Value::U64(s.parse().ok()?),
+        Kind::Double => Value::F64(s.parse().ok()?),
+        Kind::Float => Value::F64(f64::from(s.parse::<f32>().ok()?)),
+        _ => return None,
+    })
+}
+
+impl Parser<'_, '_> {
+    /// A number token at the current position, checked against JSON's grammar.
+    pub(super) fn number(&mut self) -> R<Number> {
+        let b = self.b;
+        let start = self.i;
+        let negative = b.get(start) == Some(&b'-');
+        let mut i = start + usize::from(negative);
+        let digits_at = i;
+        match b.get(i) {
+            Some(b'0') => {
+                i += 1;
+                if let Some(b'0'..=b'9') = b.get(i) {
+                    self.i = i;
+                    return Err(self.syntax("invalid number"));
+                }
+            }
+            Some(b'1'..=b'9') => i = digit_run(b, i + 1),
+            None => {
+                self.i = i;
+                return Err(self.syntax("EOF while parsing a value"));
+            }
+            _ => {
+                self.i = i + 1;
+                return Err(self.syntax("invalid number"));
+            }
+        }
+        let int_end = i;
+        let mut frac = (i, i);
+        if b.get(i) == Some(&b'.') {
+            let from = i + 1;
+            i = digit_run(b, from);
+            if i == from {
+                self.i = i;
+                return Err(self.syntax("invalid number"));
+            }
+            frac = (from, i);
+        }
+        let mut exp: i64 = 0;
+        let mut has_exp = false;
+        if let Some(b'e' | b'E') = b.get(i) {
+            has_exp = true;
+            i += 1;
+            let mut exp_negative = false;
+            if let Some(&sign @ (b'+' | b'-')) = b.get(i) {
+                exp_negative = sign == b'-';
+                i += 1;
+            }
+            let from = i;
+            i = digit_run(b, from);
+            if i == from {
+                self.i = (i + 1).min(b.len());
+                return Err(self.syntax("invalid number"));
+            }
+            // Saturates far outside the fast path's range; such a token goes to `str::parse`.
+            for &d in &b[from..i] {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 32);
+            }
+            if exp_negative {
+                exp = -exp;
+            }
+        }
+        self.i = i;
+        let (int, frac) = (&b[digits_at..int_end], &b[frac.0..frac.1]);
+        let integer = frac.is_empty() && !has_exp;
+        // At most 19 digits fit a u64 whatever they are; longer tokens take the exact path.
+        let (mantissa, exact) = if int.len() + frac.len() <= 19 {
+            let m = frac
+                .iter()
+                .fold(fold_digits(int), |m, &d| m * 10 + u64::from(d - b'0'));
+            (m, true)
+        } else {
+            let m = int.iter().chain(frac).try_fold(0u64, |m, &d| {
+                m.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            });
+            (m.unwrap_or(0), m.is_some())
+        };
+        let exp10 = exp - frac.len() as i64;
+        let fast = (exact && mantissa <= 1 << 53 && (-22..=22).contains(&exp10))
+            .then_some((mantissa, exp10 as i32));
+        Ok(Number {
+            start,
+            end: i,
+            fast,
+            magnitude: (integer && exact).then_some(mantissa),
+            negative,
+        })
+    }
+
+    /// The number as a double, correctly rounded (as serde_json's `float_roundtrip` parses);
+    /// out of double range is a syntax error there too.
+    pub(super) fn f64_of(&self, n: Number) -> R<f64> {
+        if let Some((mantissa, exp10)) = n.fast {
+            let m = mantissa as f64;
+            let v = if exp10 < 0 {
+                m / POW10[exp10.unsigned_abs() as usize]
+            } else {
+                m * POW10[exp10 as usize]
+            };
+            return Ok(if n.negative { -v } else { v });
+        }
+        // The token is ASCII (checked by `number`), and JSON's grammar is within Rust's.
+        let text = unsafe { std::str::from_utf8_unchecked(&self.b[n.start..n.end]) };
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(self.syntax("number out of range")),
+        }
+    }
+
+    /// The number as serde_json hands it over: u64, negative i64, else a double (`-0`, and
+    /// integers beyond 64 bits, are doubles there).
+    pub(super) fn parsed(&self, n: Number) -> R<Parsed> {
+        if let Some(v) = n.magnitude {
+            if !n.negative {
+                return Ok(Parsed::U64(v));
+            }
+            let neg = (v as i64).wrapping_neg();
+            if neg < 0 {
+                return Ok(Parsed::I64(neg));
+            }
+        }
+        Ok(Parsed::F64(self.f64_of(n)?))
+    }
+}
