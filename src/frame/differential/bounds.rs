@@ -36,68 +36,34 @@ fn too_many_values() -> String {
     format!("limit frame holds more than {MAX_ELEMENTS} values")
 }
 
+/// `n` copies of `item` in a list in a known field (`known`, inside the session) and in an
+/// unknown one: accepted at `at`, refused with `past` at `at + 1`.
+fn at_and_past(known: &str, item: &str, at: usize, past: &str) {
+    let session = format!(r#""sessionid":"{SESSION}""#);
+    for (what, field) in [("known", known), ("unknown", "")] {
+        let body = |n: usize| {
+            let list = repeat(item, n);
+            if field.is_empty() {
+                format!(r#"{{"session":{{{session}}},"zz":[{list}]}}"#)
+            } else {
+                format!(r#"{{"session":{{{session},"{field}":[{list}]}}}}"#)
+            }
+        };
+        expect(&format!("{what}: at the bound"), &body(at), "accepted");
+        expect(&format!("{what}: one past it"), &body(at + 1), past);
+    }
+}
+
 #[test]
 fn messages_are_counted_in_known_and_unknown_fields() {
     // `{` frame, `{` session, then n objects.
-    let known = |n: usize| {
-        format!(
-            r#"{{"session":{{"sessionid":"{SESSION}","teams":[{}]}}}}"#,
-            repeat("{}", n)
-        )
-    };
-    let unknown = |n: usize| {
-        format!(
-            r#"{{"session":{{"sessionid":"{SESSION}"}},"zz":[{}]}}"#,
-            repeat("{}", n)
-        )
-    };
-    for (what, body) in [
-        ("known", &known as &dyn Fn(usize) -> String),
-        ("unknown", &unknown),
-    ] {
-        expect(
-            &format!("{what}: at the bound"),
-            &body(MAX_MESSAGES - 2),
-            "accepted",
-        );
-        expect(
-            &format!("{what}: one past it"),
-            &body(MAX_MESSAGES - 1),
-            &too_many_messages(),
-        );
-    }
+    at_and_past("teams", "{}", MAX_MESSAGES - 2, &too_many_messages());
 }
 
 #[test]
 fn values_are_counted_in_known_and_unknown_fields() {
     // Containers `{` `{` `[` and one `,` before the list: k numbers make 3 + 1 + (k - 1) values.
-    let known = |k: usize| {
-        format!(
-            r#"{{"session":{{"sessionid":"{SESSION}","possession":[{}]}}}}"#,
-            repeat("0", k)
-        )
-    };
-    let unknown = |k: usize| {
-        format!(
-            r#"{{"session":{{"sessionid":"{SESSION}"}},"zz":[{}]}}"#,
-            repeat("0", k)
-        )
-    };
-    for (what, body) in [
-        ("known", &known as &dyn Fn(usize) -> String),
-        ("unknown", &unknown),
-    ] {
-        expect(
-            &format!("{what}: at the bound"),
-            &body(MAX_ELEMENTS - 3),
-            "accepted",
-        );
-        expect(
-            &format!("{what}: one past it"),
-            &body(MAX_ELEMENTS - 2),
-            &too_many_values(),
-        );
-    }
+    at_and_past("possession", "0", MAX_ELEMENTS - 3, &too_many_values());
 }
 
 #[test]

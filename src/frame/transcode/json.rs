@@ -358,14 +358,7 @@ impl Parser<'_, '_> {
 
     /// The key just opened by `"`, as a range of either the body or `scratch.text`.
     fn key(&mut self) -> R<Key> {
-        let start = self.i;
-        if self.fast_string()? {
-            return Ok(Key::Body(start, self.i - 1));
-        }
-        self.i = start;
-        self.scratch.text.clear();
-        self.string_strict(Sink::Text)?;
-        Ok(Key::Text)
+        self.text()
     }
 
     fn key_bytes(&self, key: Key) -> &[u8] {
