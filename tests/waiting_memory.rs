@@ -23,7 +23,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::service_process::metric_value;
+use common::exposition::scrape;
 use common::{MongoServer, TestApp, spawn_config, test_config, unique_name};
 use session_events::frame::{self, Encoding};
 use session_events::ids::NodeId;
@@ -107,7 +107,7 @@ async fn a_waiting_request_holds_its_document_and_the_connection_buffers() {
     wait_received(&app, warm + sent).await;
     let after = settled_heap().await;
     let metrics = scrape(&app).await;
-    let queued = metric_value(&metrics, "session_events_queue_depth") as usize;
+    let queued = metrics.sum("session_events_queue_depth", &[]) as usize;
 
     let per_request = (after.curr_bytes as f64 - before.curr_bytes as f64) / MEASURED as f64;
     let blocks = (after.curr_blocks as f64 - before.curr_blocks as f64) / MEASURED as f64;
@@ -178,19 +178,10 @@ async fn send(app: &TestApp, requests: &[Vec<u8>], streams: &mut Vec<TcpStream>)
     .unwrap();
 }
 
-async fn scrape(app: &TestApp) -> String {
-    app.http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn received(app: &TestApp) -> usize {
-    metric_value(&scrape(app).await, "session_events_frames_received_total") as usize
+    scrape(app)
+        .await
+        .sum("session_events_frames_received_total", &[]) as usize
 }
 
 /// Until `n` frames have been taken into the queue.
