@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use common::{Backend, TestApp, new_match, spawn_app};
 use futures::future::join_all;
 use serde_json::Value;
+use session_events::frame::{self, Encoding, EventDocument};
+use session_events::ids::NodeId;
 use session_events::synth::{self, DEFAULT_START_UNIX_MS, FRAME_INTERVAL_MS};
 
 backend_tests!(
@@ -15,6 +17,7 @@ backend_tests!(
     filters_and_paging_have_no_gaps_or_repeats,
     one_match_and_its_errors,
     the_client_pages_the_list,
+    concurrent_batches_touching_many_matches_are_all_summarised,
 );
 
 async fn the_client_pages_the_list(backend: Backend) {
@@ -64,6 +67,66 @@ async fn the_client_pages_the_list(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(none, None);
+}
+
+/// Four batches at once (as four writers write them), each touching 64 matches no other batch
+/// touches, twice: every match is listed, each frame counted once. FerretDB 1.24 (SQLite)
+/// keeps a pool connection for each statement of an `update` that matched a document until
+/// the command ends; one summary command per batch (the second round's 256 statements each
+/// updating an existing match, against a pool of 100) made it stop answering for good, so this
+/// test hung at its bound below (`store/mongo/matches.rs`, `STATEMENTS_PER_COMMAND`).
+async fn concurrent_batches_touching_many_matches_are_all_summarised(backend: Backend) {
+    const BATCHES: u64 = 4;
+    const MATCHES_PER_BATCH: u64 = 64;
+    let app = spawn_app(backend).await;
+    let node = NodeId::parse("many").unwrap();
+    let mut matches: Vec<_> = (0..BATCHES * MATCHES_PER_BATCH)
+        .map(|k| new_match(1000 + k))
+        .collect();
+    // A hang detector, not a speed bound: each round takes seconds even on a loaded machine.
+    let bound = std::time::Duration::from_secs(600);
+    let mut expected = HashSet::new();
+    // Round 0 creates the summaries (upserts that insert), round 1 updates them.
+    for round in 0..2u32 {
+        let docs: Vec<EventDocument> = matches
+            .iter_mut()
+            .map(|m| {
+                let frame = m.frame(round);
+                let decoded =
+                    frame::decode(&synth::to_protobuf(&frame), Encoding::Protobuf).unwrap();
+                EventDocument::build(&decoded, &node, None, std::time::SystemTime::now()).unwrap()
+            })
+            .collect();
+        expected.extend(docs.iter().map(|d| d.match_id.to_string()));
+        let writes = join_all(
+            docs.chunks(MATCHES_PER_BATCH as usize)
+                .map(|batch| app.raw_store.write_batch(batch)),
+        );
+        let outcomes = tokio::time::timeout(bound, writes)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "round {round}: {BATCHES} concurrent batches were not written within {bound:?}"
+                )
+            });
+        for o in outcomes {
+            assert_eq!(o.unwrap().len() as u64, MATCHES_PER_BATCH);
+        }
+    }
+    assert_eq!(expected.len() as u64, BATCHES * MATCHES_PER_BATCH);
+    let page = tokio::time::timeout(bound, list(&app, "?node=many&limit=1000"))
+        .await
+        .unwrap_or_else(|_| panic!("the match list did not answer within {bound:?}"));
+    let listed: HashSet<String> = ids(&page).into_iter().collect();
+    println!(
+        "listed {} of {} matches, written twice in {BATCHES} concurrent batches",
+        listed.len(),
+        expected.len()
+    );
+    assert_eq!(listed, expected);
+    for m in page["matches"].as_array().unwrap() {
+        assert_eq!(m["frames"], 2, "{m}");
+    }
 }
 
 fn rfc3339(ms: i64) -> String {

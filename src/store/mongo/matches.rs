@@ -47,6 +47,18 @@ const DUPLICATE_KEY: i32 = 11000;
 /// Past this many in-doubt marks (batches abandoned at their deadline leave theirs behind),
 /// the oldest knowledge is dropped rather than growing without bound.
 const MAX_IN_DOUBT: usize = 1 << 16;
+/// Statements in one summary `update` command. FerretDB 1.24's SQLite backend keeps a
+/// connection from its pool of 100 for every statement of an `update` until the whole command
+/// ends (each statement's query iterator is closed by a `defer` in the loop over statements),
+/// so four writers each sending one statement per match its batch touched (92 matches in
+/// `loadtest/bench.sh`'s ceiling run) held all 100, and FerretDB stopped answering for good:
+/// every request waited on the pool (its goroutine dump, 2026-12-02). With 16 a command and [`COMMANDS_IN_FLIGHT`] commands, summaries hold
+/// at most 32, whatever `WRITERS` is and however many matches a batch touches. MongoDB takes
+/// the smaller commands just as well: a batch touching 500 matches costs 32 round trips
+/// instead of one, beside its `insert_many`.
+const STATEMENTS_PER_COMMAND: usize = 16;
+/// Summary commands in flight at once, across all writers of this instance (see above).
+const COMMANDS_IN_FLIGHT: usize = 2;
 
 pub(super) struct Summaries {
     db: Database,
@@ -54,6 +66,8 @@ pub(super) struct Summaries {
     write_concern: Option<Document>,
     in_doubt: Mutex<HashSet<(u128, i64)>>,
     owed: Mutex<BTreeMap<String, MatchSummary>>,
+    /// Bounds the summary commands in flight ([`COMMANDS_IN_FLIGHT`]).
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// One attempt at a batch: which documents an earlier attempt left in doubt, and (until the
@@ -94,6 +108,7 @@ impl Summaries {
             write_concern,
             in_doubt: Mutex::new(HashSet::new()),
             owed: Mutex::new(BTreeMap::new()),
+            in_flight: tokio::sync::Semaphore::new(COMMANDS_IN_FLIGHT),
         }
     }
 
@@ -153,15 +168,15 @@ impl Summaries {
                 }
             }
         }
-        if let Err(e) = self.apply(&deltas).await {
+        if let Err((e, unapplied)) = self.apply(deltas).await {
             counter!(m::MATCH_SUMMARY_ERRORS).increment(1);
             tracing::warn!(
                 error = %crate::logging::error_chain(&e),
-                matches = deltas.len(),
+                matches = unapplied.len(),
                 "updating match summaries failed; they are owed to the next batch"
             );
             let mut owed = self.owed.lock().unwrap_or_else(PoisonError::into_inner);
-            for (id, d) in deltas {
+            for (id, d) in unapplied {
                 match owed.get_mut(&id) {
                     Some(o) => o.merge(&d),
                     None => {
@@ -180,20 +195,46 @@ impl Summaries {
     /// Applies what is still owed (at shutdown).
     pub(super) async fn flush(&self) {
         let owed = std::mem::take(&mut *self.owed.lock().unwrap_or_else(PoisonError::into_inner));
-        if !owed.is_empty()
-            && let Err(e) = self.apply(&owed).await
-        {
+        if let Err((e, unapplied)) = self.apply(owed).await {
             tracing::error!(
                 error = %crate::logging::error_chain(&e),
-                matches = owed.len(),
+                matches = unapplied.len(),
                 "match summaries owed at shutdown could not be written; their frame counts will be low"
             );
         }
     }
 
+    /// Upserts one statement per match, in `update` commands of at most
+    /// [`STATEMENTS_PER_COMMAND`], at most [`COMMANDS_IN_FLIGHT`] at once across the writers.
+    /// On failure, the deltas not known to be applied (the failing command's and the rest) come
+    /// back with the error, to be owed; those of commands that succeeded are not recounted.
+    async fn apply(
+        &self,
+        deltas: BTreeMap<String, MatchSummary>,
+    ) -> Result<(), (StoreError, BTreeMap<String, MatchSummary>)> {
+        let mut rest = deltas;
+        while !rest.is_empty() {
+            let tail = match rest.keys().nth(STATEMENTS_PER_COMMAND).cloned() {
+                Some(key) => rest.split_off(&key),
+                None => BTreeMap::new(),
+            };
+            let chunk = std::mem::replace(&mut rest, tail);
+            // Closed only by dropping `Summaries`, which cannot happen while `&self` lives.
+            let permit = self.in_flight.acquire().await;
+            let result = self.command(&chunk).await;
+            drop(permit);
+            if let Err(e) = result {
+                let mut unapplied = chunk;
+                unapplied.append(&mut rest);
+                return Err((e, unapplied));
+            }
+        }
+        Ok(())
+    }
+
     /// One `update` command with an upsert per match; statements that lost an insert race are
     /// sent once more (the document exists by then).
-    async fn apply(&self, deltas: &BTreeMap<String, MatchSummary>) -> Result<(), StoreError> {
+    async fn command(&self, deltas: &BTreeMap<String, MatchSummary>) -> Result<(), StoreError> {
         let mut statements: Vec<Document> = deltas.values().map(statement).collect();
         for _ in 0..2 {
             if statements.is_empty() {
