@@ -91,10 +91,11 @@ async fn concurrent_batches_touching_many_matches_are_all_summarised(backend: Ba
         let docs: Vec<EventDocument> = matches
             .iter_mut()
             .map(|m| {
-                let frame = m.frame(round);
-                let decoded =
-                    frame::decode(&synth::to_protobuf(&frame), Encoding::Protobuf).unwrap();
-                EventDocument::build(&decoded, &node, None, std::time::SystemTime::now()).unwrap()
+                let body = synth::to_protobuf(&m.frame(round));
+                let now = std::time::SystemTime::now();
+                frame::decode_document(&body, Encoding::Protobuf, &node, None, now)
+                    .unwrap()
+                    .doc
             })
             .collect();
         expected.extend(docs.iter().map(|d| d.match_id.to_string()));

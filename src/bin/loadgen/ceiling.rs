@@ -1,8 +1,8 @@
 //! `--mode db-ceiling`: how fast the database takes the service's documents with no HTTP and
 //! no pipeline in front of it. The documents are built before timing exactly as the service
-//! builds them (`frame::decode_document`, the single-pass transcoder ingest runs), then written with the service's own
-//! `MongoStore::write_batch` (one `insert_many(ordered = false)` per batch) from `--writers`
-//! concurrent tasks, against a collection with the service's indexes.
+//! builds them (`frame::decode_document`, the single-pass transcoder ingest runs), then written
+//! with the service's own `MongoStore::write_batch` (one `insert_many(ordered = false)` per
+//! batch) from `--writers` concurrent tasks, against a collection with the service's indexes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

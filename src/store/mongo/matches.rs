@@ -52,10 +52,10 @@ const MAX_IN_DOUBT: usize = 1 << 16;
 /// ends (each statement's query iterator is closed by a `defer` in the loop over statements),
 /// so four writers each sending one statement per match its batch touched (92 matches in
 /// `loadtest/bench.sh`'s ceiling run) held all 100, and FerretDB stopped answering for good:
-/// every request waited on the pool (its goroutine dump, 2026-12-02). With 16 a command and [`COMMANDS_IN_FLIGHT`] commands, summaries hold
-/// at most 32, whatever `WRITERS` is and however many matches a batch touches. MongoDB takes
-/// the smaller commands just as well: a batch touching 500 matches costs 32 round trips
-/// instead of one, beside its `insert_many`.
+/// every request waited on the pool (its goroutine dump, 2026-12-02). With 16 a command and
+/// [`COMMANDS_IN_FLIGHT`] commands, summaries hold at most 32, whatever `WRITERS` is and however
+/// many matches a batch touches. MongoDB takes the smaller commands just as well: a batch
+/// touching 500 matches costs 32 round trips instead of one, beside its `insert_many`.
 const STATEMENTS_PER_COMMAND: usize = 16;
 /// Summary commands in flight at once, across all writers of this instance (see above).
 const COMMANDS_IN_FLIGHT: usize = 2;
@@ -212,24 +212,21 @@ impl Summaries {
         &self,
         deltas: BTreeMap<String, MatchSummary>,
     ) -> Result<(), (StoreError, BTreeMap<String, MatchSummary>)> {
-        let mut rest = deltas;
-        while !rest.is_empty() {
-            let tail = match rest.keys().nth(STATEMENTS_PER_COMMAND).cloned() {
-                Some(key) => rest.split_off(&key),
-                None => BTreeMap::new(),
+        let mut pending = deltas.into_iter();
+        loop {
+            let mut chunk: BTreeMap<_, _> = pending.by_ref().take(STATEMENTS_PER_COMMAND).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let result = {
+                let _permit = self.in_flight.acquire().await.expect("never closed");
+                self.command(&chunk).await
             };
-            let chunk = std::mem::replace(&mut rest, tail);
-            // Closed only by dropping `Summaries`, which cannot happen while `&self` lives.
-            let permit = self.in_flight.acquire().await;
-            let result = self.command(&chunk).await;
-            drop(permit);
             if let Err(e) = result {
-                let mut unapplied = chunk;
-                unapplied.append(&mut rest);
-                return Err((e, unapplied));
+                chunk.extend(pending);
+                return Err((e, chunk));
             }
         }
-        Ok(())
     }
 
     /// One `update` command with an upsert per match; statements that lost an insert race are
