@@ -14,7 +14,7 @@
 PREREQ_PACKAGES=(
     "prometheus|prometheus|the metrics and dashboard tests (tests/metrics)"
     "node|nodejs|checking the k6 scripts (tests/k6_scripts.rs), node 20 or newer"
-    "chromium|chromium|the match explorer's real-browser tests (tests/ui.rs), headless"
+    "chromium|chromium|the match explorer's real-browser tests (tests/ui/), headless"
 )
 
 prereq_say() { echo "scripts/test: $*" >&2; }

@@ -351,7 +351,7 @@ async fn a_stalled_subscriber_skips_with_lagged_and_others_keep_receiving(backen
     // at a time (each batch holds one), so the healthy reader is never more than a frame behind.
     // The stalled reader reads nothing while the 300 posts are made, which on a loaded
     // FerretDB took longer than the 30 s `SEND_TIMEOUT`: the service then closed its
-    // connection, as it should (tests/abuse.rs tests that). That is not what this test is
+    // connection, as it should (tests/abuse/ tests that). That is not what this test is
     // about, so the send timeout is out of its way.
     let app = spawn_app_with(backend, |c| {
         c.live_buffer = 16;
