@@ -60,7 +60,10 @@
 #           NULL_START, steps of STEP_SECONDS), and one table: both rows, service / trivial.
 #           Bodies repeat after VERSUS_DISTINCT frames per run (neither server keeps them), so
 #           fast steps need no generation during the run.
-#           `BENCH_ONLY=trivial loadtest/bench.sh` runs the build and this step only
+#           `BENCH_ONLY=trivial loadtest/bench.sh` runs the build and this step only.
+#           BENCH_BASELINE_BIN=<an older session-events binary> adds it as a third server,
+#           interleaved round by round with the other two, and a "service / baseline" row: a
+#           before/after measured in one run, under the same neighbours
 # Frames: profile session (~10.7 KB protojson, ~14 KB once stored), JSON, no gzip.
 # Knobs (environment, defaults): P99_BOUND_MS 500, STEP_SECONDS 10, CEILING_FRAMES 4000,
 #   EMBEDDED_CEILING_FRAMES 20000, BATCH 500, WRITERS 4 and EMBEDDED_WRITERS 1 (the ceiling's,
@@ -364,6 +367,9 @@ mkdir -p "$BIN"
 for b in session-events loadgen trivial_server; do
     cp "${BENCH_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}/$b" "$BIN/$b"
 done
+if [[ -n "${BENCH_BASELINE_BIN:-}" ]]; then
+    cp "$BENCH_BASELINE_BIN" "$BIN/session-events-baseline"
+fi
 GIT_REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml build.rs 2>/dev/null || echo '+dirty')"
 
 # --- (t) transports ---------------------------------------------------------------------------
@@ -413,17 +419,24 @@ transports() {
 versus() {
     local r rate who json us gen
     local -A CPU_OF GEN_OF ACK_OF P99_OF PID_OF PORT_OF MAX_OF MAXCPU_OF MAXGEN_OF
-    # Both servers up at once (an idle one costs nothing), so the rounds interleave them.
+    # All servers up at once (an idle one costs nothing), so the rounds interleave them.
     start_service v-null NULL_STORE=true
     grep -q 'NONE IS KEPT' "$WORK/v-null.log" || { echo "bench.sh: the service did not report the null store" >&2; exit 1; }
     PID_OF[null]="$SVC_PID" PORT_OF[null]="$PORT" EXTRA_PIDS+=" $SVC_PID"
     SERVER_BIN="$BIN/trivial_server" start_service v-trivial
     PID_OF[trivial]="$SVC_PID" PORT_OF[trivial]="$PORT" EXTRA_PIDS+=" $SVC_PID"
+    local servers="null trivial"
+    if [[ -n "${BENCH_BASELINE_BIN:-}" ]]; then
+        SERVER_BIN="$BIN/session-events-baseline" start_service v-baseline NULL_STORE=true
+        grep -q 'NONE IS KEPT' "$WORK/v-baseline.log" || { echo "bench.sh: the baseline did not report the null store" >&2; exit 1; }
+        PID_OF[baseline]="$SVC_PID" PORT_OF[baseline]="$PORT" EXTRA_PIDS+=" $SVC_PID"
+        servers="null baseline trivial"
+    fi
     echo "| server | rate/s offered | round | acknowledged/s | server CPU µs/frame | load generator CPU µs/frame | p99 ms | errors | dropped |" >"$WORK/versus-rounds.md"
     echo "|---|---|---|---|---|---|---|---|---|" >>"$WORK/versus-rounds.md"
     for rate in $VERSUS_RATES; do
         for ((r = 1; r <= VERSUS_ROUNDS; r++)); do
-            for who in null trivial; do
+            for who in $servers; do
                 SVC_PID="${PID_OF[$who]}" PORT="${PORT_OF[$who]}"
                 STEP_SECONDS="$VERSUS_SECONDS" step "v-$who-r$r" "$rate" \
                     --service-pid "$SVC_PID" --distinct-frames "$VERSUS_DISTINCT"
@@ -437,13 +450,13 @@ versus() {
             done
         done
     done
-    for who in null trivial; do
+    for who in $servers; do
         SVC_PID="${PID_OF[$who]}" PORT="${PORT_OF[$who]}"
         log "(v) max sustained rate, $who, from $NULL_START/s"
         search "v-$who-max" "$NULL_START" --service-pid "$SVC_PID" --distinct-frames "$VERSUS_DISTINCT"
         MAX_OF[$who]="$MAX_GOOD" MAXCPU_OF[$who]="$GOOD_SVC_US" MAXGEN_OF[$who]="$GOOD_GEN_US"
     done
-    for who in null trivial; do
+    for who in $servers; do
         SVC_PID="${PID_OF[$who]}"
         stop_service
     done
@@ -457,10 +470,11 @@ versus() {
     rule+="---|---|---|"
     { echo "$head"; echo "$rule"; } >"$WORK/versus.md"
     local -A MED
-    for who in null trivial; do
+    for who in $servers; do
         case "$who" in
             null) row="| null-store service (NULL_STORE=true) |" ;;
             trivial) row="| trivial server (read body, IgnoredAny scan, constant 200) |" ;;
+            baseline) row="| baseline service (BENCH_BASELINE_BIN, NULL_STORE=true) |" ;;
         esac
         for rate in $VERSUS_RATES; do
             MED[$who-$rate]="$(tr ' ' '\n' <<<"${CPU_OF[$who-$rate]}" | grep -v '^-$' | grep . | median)"
@@ -479,6 +493,18 @@ versus() {
         row+=" - (none sustained) | - | |"
     fi
     echo "$row" >>"$WORK/versus.md"
+    if [[ -n "${PID_OF[baseline]:-}" ]]; then
+        row="| **service / baseline** |"
+        for rate in $VERSUS_RATES; do
+            row+=" **$(ratio "${MED[null-$rate]}" "${MED[baseline-$rate]}")** | | |"
+        done
+        if ((MAX_OF[null] > 0 && MAX_OF[baseline] > 0)); then
+            row+=" $(ratio "${MAX_OF[null]}" "${MAX_OF[baseline]}") | $(ratio "${MAXCPU_OF[null]}" "${MAXCPU_OF[baseline]}") | |"
+        else
+            row+=" - (none sustained) | - | |"
+        fi
+        echo "$row" >>"$WORK/versus.md"
+    fi
 }
 
 if [[ "${BENCH_ONLY:-}" == trivial ]]; then
