@@ -173,15 +173,32 @@ impl Writer {
             let mut batch = Batch::default();
             batch.push(first);
             let linger_until = Instant::now() + self.config.linger;
-            while batch.len() < self.config.batch_max_docs
-                && batch.bytes < self.config.batch_max_bytes
-            {
-                match self.queue.recv_deadline(linger_until) {
+            self.gather(&mut batch, linger_until);
+            self.write(batch);
+        }
+    }
+
+    /// Fills the batch until it is full (by count or bytes) or the linger ends, whichever comes
+    /// first, as a `recv_deadline` loop would, but sleeping through the sends that cannot fill
+    /// it: the queue wakes this writer only when it holds what the batch lacks, or at close.
+    fn gather(&self, batch: &mut Batch, linger_until: Instant) {
+        let (max_docs, max_bytes) = (self.config.batch_max_docs, self.config.batch_max_bytes);
+        let full = |b: &Batch| b.len() >= max_docs || b.bytes >= max_bytes;
+        loop {
+            while !full(batch) {
+                match self.queue.try_recv() {
                     Some(req) => batch.push(req),
                     None => break,
                 }
             }
-            self.write(batch);
+            if full(batch) || Instant::now() >= linger_until || self.queue.is_closed() {
+                return;
+            }
+            self.queue.wait_filled(
+                max_docs - batch.len(),
+                max_bytes - batch.bytes,
+                linger_until,
+            );
         }
     }
 
