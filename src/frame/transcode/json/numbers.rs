@@ -1,7 +1,7 @@
 //! Numbers as the JSON transcoder stores them: a JSON number or a numeric string converted to
 //! the field's schema type with protojson's (and the oracle's) rules.
 
-use super::scan::{POW10, digit_run, fold_digits};
+use super::scan::{POW10, fold_run};
 use super::{Number, Parsed, Parser, R};
 use crate::proto::schema::Kind;
 
@@ -76,13 +76,17 @@ pub(super) fn from_str(kind: Kind, s: &str) -> Option<Value> {
 }
 
 impl Parser<'_, '_> {
-    /// A number token at the current position, checked against JSON's grammar.
+    /// A number token at the current position, checked against JSON's grammar, its digits
+    /// folded into the mantissa as they are scanned: scanning a token and then folding over
+    /// its digits read every number twice, and numbers are most of a frame's bytes.
     pub(super) fn number(&mut self) -> R<Number> {
         let b = self.b;
         let start = self.i;
         let negative = b.get(start) == Some(&b'-');
         let mut i = start + usize::from(negative);
         let digits_at = i;
+        // Wraps past 19 digits; `digits` says when it did (then the exact path below redoes it).
+        let mut mantissa: u64 = 0;
         match b.get(i) {
             Some(b'0') => {
                 i += 1;
@@ -91,7 +95,7 @@ impl Parser<'_, '_> {
                     return Err(self.syntax("invalid number"));
                 }
             }
-            Some(b'1'..=b'9') => i = digit_run(b, i + 1),
+            Some(b'1'..=b'9') => (i, mantissa) = fold_run(b, i, 0),
             None => {
                 self.i = i;
                 return Err(self.syntax("EOF while parsing a value"));
@@ -105,7 +109,7 @@ impl Parser<'_, '_> {
         let mut frac = (i, i);
         if b.get(i) == Some(&b'.') {
             let from = i + 1;
-            i = digit_run(b, from);
+            (i, mantissa) = fold_run(b, from, mantissa);
             if i == from {
                 self.i = i;
                 return Err(self.syntax("invalid number"));
@@ -123,35 +127,34 @@ impl Parser<'_, '_> {
                 i += 1;
             }
             let from = i;
-            i = digit_run(b, from);
+            // Saturates far outside the fast path's range; such a token goes to `str::parse`.
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 32);
+                i += 1;
+            }
             if i == from {
                 self.i = (i + 1).min(b.len());
                 return Err(self.syntax("invalid number"));
-            }
-            // Saturates far outside the fast path's range; such a token goes to `str::parse`.
-            for &d in &b[from..i] {
-                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 32);
             }
             if exp_negative {
                 exp = -exp;
             }
         }
         self.i = i;
-        let (int, frac) = (&b[digits_at..int_end], &b[frac.0..frac.1]);
-        let integer = frac.is_empty() && !has_exp;
+        let frac_len = frac.1 - frac.0;
+        let integer = frac_len == 0 && !has_exp;
         // At most 19 digits fit a u64 whatever they are; longer tokens take the exact path.
-        let (mantissa, exact) = if int.len() + frac.len() <= 19 {
-            let m = frac
-                .iter()
-                .fold(fold_digits(int), |m, &d| m * 10 + u64::from(d - b'0'));
-            (m, true)
+        let exact = if int_end - digits_at + frac_len <= 19 {
+            true
         } else {
+            let (int, frac) = (&b[digits_at..int_end], &b[frac.0..frac.1]);
             let m = int.iter().chain(frac).try_fold(0u64, |m, &d| {
                 m.checked_mul(10)?.checked_add(u64::from(d - b'0'))
             });
-            (m.unwrap_or(0), m.is_some())
+            mantissa = m.unwrap_or(0);
+            m.is_some()
         };
-        let exp10 = exp - frac.len() as i64;
+        let exp10 = exp - frac_len as i64;
         let fast = (exact && mantissa <= 1 << 53 && (-22..=22).contains(&exp10))
             .then_some((mantissa, exp10 as i32));
         Ok(Number {
