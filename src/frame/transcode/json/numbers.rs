@@ -1,9 +1,10 @@
 //! Numbers as the JSON transcoder stores them: a JSON number or a numeric string converted to
 //! the field's schema type with protojson's (and the oracle's) rules.
 
+use super::super::bson;
 use super::scan::{POW10, fold_run};
-use super::{Number, Parsed, Parser, R};
-use crate::proto::schema::Kind;
+use super::{Key, Number, Parsed, Parser, R};
+use crate::proto::schema::{Field, Kind, Message};
 
 /// A numeric value in its stored type (floats already widened).
 pub(super) enum Value {
@@ -164,6 +165,103 @@ impl Parser<'_, '_> {
             magnitude: (integer && exact).then_some(mantissa),
             negative,
         })
+    }
+
+    /// A numeric field: a JSON number, or a string holding one (protojson allows both).
+    pub(super) fn number_value(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+        kind: Kind,
+        key: Key,
+        singular: bool,
+    ) -> R<()> {
+        let value = match self.peek() {
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                let parsed = self.parsed(n)?;
+                convert(kind, parsed)
+            }
+            Some(b'"') => {
+                self.i += 1;
+                let text = self.text()?;
+                let s = unsafe { std::str::from_utf8_unchecked(self.key_bytes(text)) };
+                from_str(kind, s)
+            }
+            _ => return self.mismatch("a number or a string holding one", Some(field)),
+        };
+        let Some(value) = value else {
+            return Err(self.schema("number out of the field's range", Some(field)));
+        };
+        match value {
+            Value::I32(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::INT32, key);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Value::U32(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::INT64, key);
+                    self.out.extend_from_slice(&i64::from(v).to_le_bytes());
+                }
+            }
+            Value::I64(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::STRING, key);
+                    bson::decimal_string(self.out, v < 0, v.unsigned_abs());
+                }
+            }
+            Value::U64(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::STRING, key);
+                    bson::decimal_string(self.out, false, v);
+                }
+            }
+            Value::F64(v) => {
+                self.deferred.non_finite(v, msg, field, parent);
+                if v != 0.0 || !singular {
+                    self.header(bson::DOUBLE, key);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The elements of a repeated double or float field, after its `[`; returns how many.
+    /// Number elements take a loop of their own (the lists of 3-4 coordinates are most of a
+    /// frame's values, and each went through the general per-element dispatch); anything else
+    /// (a string such as `"NaN"`, a wrong type) takes the general path, so errors are its own.
+    pub(super) fn float_list(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+    ) -> R<u32> {
+        let mut i = 0u32;
+        while self.next_element(i == 0)? {
+            if let Some(b'-' | b'0'..=b'9') = self.peek() {
+                let n = self.number()?;
+                // A double is the token's correctly rounded value whatever serde_json's type
+                // for it; a float is rounded from that type, as `convert` does.
+                let v = match field.kind {
+                    Kind::Double => self.f64_of(n)?,
+                    kind => match convert(kind, self.parsed(n)?) {
+                        Some(Value::F64(v)) => v,
+                        _ => unreachable!("floats convert to doubles"),
+                    },
+                };
+                self.deferred.non_finite(v, msg, field, parent);
+                bson::index_header(self.out, bson::DOUBLE, i);
+                self.out.extend_from_slice(&v.to_le_bytes());
+            } else {
+                self.value(msg, field, parent, Key::Index(i), false)?;
+            }
+            i += 1;
+        }
+        Ok(i)
     }
 
     /// The number as a double, correctly rounded (as serde_json's `float_roundtrip` parses);
