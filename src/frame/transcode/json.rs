@@ -16,12 +16,11 @@ mod numbers;
 mod scan;
 mod skip;
 mod strings;
+mod syntax;
 
-use self::numbers::{Value, convert, from_str};
 use super::bson;
 use super::{Deferred, Entry, Scratch, enum_known, reorder_fields, reorder_map, write_timestamp};
-use crate::frame::limits::{self, LimitError};
-use crate::frame::{FrameError, JsonError};
+use crate::frame::FrameError;
 use crate::proto::schema::{self, Cardinality, Field, Kind, Message};
 
 /// serde_json's recursion limit: a 128th nested container is an error.
@@ -109,198 +108,6 @@ fn run(body: &[u8], out: &mut Vec<u8>, scratch: &mut Scratch, deferred: &mut Def
 }
 
 impl Parser<'_, '_> {
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
-            self.i += 1;
-        }
-    }
-
-    #[cold]
-    fn syntax(&self, msg: &'static str) -> Box<FrameError> {
-        Box::new(FrameError::JsonSyntax(JsonError::at(
-            self.b, self.i, msg, None,
-        )))
-    }
-
-    #[cold]
-    fn schema(&self, msg: &'static str, field: Option<&Field>) -> Box<FrameError> {
-        Box::new(FrameError::JsonSchema(JsonError::at(
-            self.b,
-            self.i,
-            msg,
-            field.map(|f| f.json_name),
-        )))
-    }
-
-    /// A value of the wrong type: as serde_json does, a scalar is scanned first (its syntax
-    /// errors win), then the type error is reported.
-    fn mismatch<T>(&mut self, expected: &'static str, field: Option<&Field>) -> R<T> {
-        match self.peek() {
-            Some(b'{' | b'[') => {}
-            Some(b'"') => {
-                self.i += 1;
-                self.string_strict(Sink::Discard)?;
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let n = self.number()?;
-                self.f64_of(n)?;
-            }
-            Some(b't') => self.ident(b"true")?,
-            Some(b'f') => self.ident(b"false")?,
-            Some(b'n') => self.ident(b"null")?,
-            None => return Err(self.syntax("EOF while parsing a value")),
-            Some(_) => return Err(self.syntax("expected value")),
-        }
-        Err(self.schema(expected, field))
-    }
-
-    fn ident(&mut self, word: &'static [u8]) -> R<()> {
-        for &c in word {
-            match self.peek() {
-                Some(b) if b == c => self.i += 1,
-                None => return Err(self.syntax("EOF while parsing a value")),
-                Some(_) => return Err(self.syntax("expected ident")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether the next value is `null` (consumed if so).
-    fn null(&mut self) -> R<bool> {
-        if self.peek() == Some(b'n') {
-            self.ident(b"null")?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    fn enter(&mut self) -> R<()> {
-        self.depth += 1;
-        if self.depth >= MAX_DEPTH {
-            return Err(self.syntax("recursion limit exceeded"));
-        }
-        let object = self.b[self.i] == b'{';
-        self.open(object, self.depth as usize)?;
-        self.i += 1;
-        Ok(())
-    }
-
-    /// Counts a container opened `depth` levels deep against the bounds of `frame::limits`,
-    /// in the pre-scan's order of checks.
-    #[inline]
-    fn open(&mut self, object: bool, depth: usize) -> R<()> {
-        self.values += 1;
-        self.messages += usize::from(object);
-        if depth > limits::MAX_DEPTH {
-            return Err(Box::new(FrameError::Limit(LimitError::TooDeep)));
-        }
-        if self.messages > limits::MAX_MESSAGES {
-            return Err(Box::new(FrameError::Limit(LimitError::TooManyMessages)));
-        }
-        self.value_counted()
-    }
-
-    /// Counts a `,` (one more value).
-    #[inline]
-    fn comma(&mut self) -> R<()> {
-        self.values += 1;
-        self.value_counted()
-    }
-
-    #[inline]
-    fn value_counted(&self) -> R<()> {
-        if self.values > limits::MAX_ELEMENTS {
-            return Err(Box::new(FrameError::Limit(LimitError::TooManyElements)));
-        }
-        Ok(())
-    }
-
-    /// After a key: whitespace, `:`, whitespace.
-    fn colon(&mut self) -> R<()> {
-        self.ws();
-        match self.peek() {
-            Some(b':') => self.i += 1,
-            None => return Err(self.syntax("EOF while parsing an object")),
-            Some(_) => return Err(self.syntax("expected `:`")),
-        }
-        self.ws();
-        Ok(())
-    }
-
-    /// After a member: `,` and the next key's quote (true), or the closing `}` (false).
-    fn next_member(&mut self, first: bool) -> R<bool> {
-        self.ws();
-        if !first {
-            match self.peek() {
-                Some(b',') => {
-                    self.comma()?;
-                    self.i += 1;
-                    self.ws();
-                    match self.peek() {
-                        Some(b'"') => {
-                            self.i += 1;
-                            return Ok(true);
-                        }
-                        Some(b'}') => return Err(self.syntax("trailing comma")),
-                        None => return Err(self.syntax("EOF while parsing a value")),
-                        Some(_) => return Err(self.syntax("key must be a string")),
-                    }
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(false);
-                }
-                None => return Err(self.syntax("EOF while parsing an object")),
-                Some(_) => return Err(self.syntax("expected `,` or `}`")),
-            }
-        }
-        match self.peek() {
-            Some(b'"') => {
-                self.i += 1;
-                Ok(true)
-            }
-            Some(b'}') => {
-                self.i += 1;
-                Ok(false)
-            }
-            None => Err(self.syntax("EOF while parsing an object")),
-            Some(_) => Err(self.syntax("key must be a string")),
-        }
-    }
-
-    /// After an element: `,` (true) or the closing `]` (false). `first`: nothing read yet.
-    fn next_element(&mut self, first: bool) -> R<bool> {
-        self.ws();
-        match self.peek() {
-            Some(b']') => {
-                self.i += 1;
-                Ok(false)
-            }
-            Some(b',') if !first => {
-                self.comma()?;
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    return Err(self.syntax("trailing comma"));
-                }
-                Ok(true)
-            }
-            _ if first => Ok(true),
-            None => Err(self.syntax("EOF while parsing a list")),
-            Some(_) => Err(self.syntax("expected `,` or `]`")),
-        }
-    }
-
-    fn leave(&mut self) {
-        self.depth -= 1;
-    }
-
     /// A message object (at its `{`), written as a BSON document body.
     fn message(&mut self, msg: &'static Message, parent: Option<&'static Field>) -> R<()> {
         self.enter()?;
@@ -313,7 +120,18 @@ impl Parser<'_, '_> {
         while self.next_member(first)? {
             first = false;
             let key = self.key()?;
-            let Some(idx) = self.lookup(msg, key, hint) else {
+            // Encoders write fields in schema order: the next field's JSON or proto name, compared
+            // inline, is what `field_index_after` would find first anyway.
+            let expected = msg.fields.get(hint).is_some_and(|f| {
+                let k = self.key_bytes(key);
+                k == f.json_name.as_bytes() || k == f.name.as_bytes()
+            });
+            let found = if expected {
+                Some(hint)
+            } else {
+                self.lookup(msg, key, hint)
+            };
+            let Some(idx) = found else {
                 self.colon()?;
                 self.deferred.unknown_fields = self.deferred.unknown_fields.saturating_add(1);
                 self.skip()?;
@@ -394,11 +212,17 @@ impl Parser<'_, '_> {
                 let start = self.out.len();
                 bson::header(self.out, bson::ARRAY, key);
                 let doc = bson::begin(self.out);
-                let mut i = 0u32;
-                while self.next_element(i == 0)? {
-                    self.value(msg, field, parent, Key::Index(i), false)?;
-                    i += 1;
-                }
+                let i = match field.kind {
+                    Kind::Double | Kind::Float => self.float_list(msg, field, parent)?,
+                    _ => {
+                        let mut i = 0u32;
+                        while self.next_element(i == 0)? {
+                            self.value(msg, field, parent, Key::Index(i), false)?;
+                            i += 1;
+                        }
+                        i
+                    }
+                };
                 self.leave();
                 if i == 0 {
                     self.out.truncate(start);
@@ -607,69 +431,6 @@ impl Parser<'_, '_> {
             Key::Index(i) => bson::index_header(self.out, kind, i),
             Key::Body(..) | Key::Text => unreachable!("element keys are names or indices"),
         }
-    }
-
-    /// A numeric field: a JSON number, or a string holding one (protojson allows both).
-    fn number_value(
-        &mut self,
-        msg: &'static Message,
-        field: &'static Field,
-        parent: Option<&'static Field>,
-        kind: Kind,
-        key: Key,
-        singular: bool,
-    ) -> R<()> {
-        let value = match self.peek() {
-            Some(b'-' | b'0'..=b'9') => {
-                let n = self.number()?;
-                let parsed = self.parsed(n)?;
-                convert(kind, parsed)
-            }
-            Some(b'"') => {
-                self.i += 1;
-                let text = self.text()?;
-                let s = unsafe { std::str::from_utf8_unchecked(self.key_bytes(text)) };
-                from_str(kind, s)
-            }
-            _ => return self.mismatch("a number or a string holding one", Some(field)),
-        };
-        let Some(value) = value else {
-            return Err(self.schema("number out of the field's range", Some(field)));
-        };
-        match value {
-            Value::I32(v) => {
-                if v != 0 || !singular {
-                    self.header(bson::INT32, key);
-                    self.out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            Value::U32(v) => {
-                if v != 0 || !singular {
-                    self.header(bson::INT64, key);
-                    self.out.extend_from_slice(&i64::from(v).to_le_bytes());
-                }
-            }
-            Value::I64(v) => {
-                if v != 0 || !singular {
-                    self.header(bson::STRING, key);
-                    bson::decimal_string(self.out, v < 0, v.unsigned_abs());
-                }
-            }
-            Value::U64(v) => {
-                if v != 0 || !singular {
-                    self.header(bson::STRING, key);
-                    bson::decimal_string(self.out, false, v);
-                }
-            }
-            Value::F64(v) => {
-                self.deferred.non_finite(v, msg, field, parent);
-                if v != 0.0 || !singular {
-                    self.header(bson::DOUBLE, key);
-                    self.out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-        }
-        Ok(())
     }
 }
 

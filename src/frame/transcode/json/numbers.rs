@@ -1,9 +1,10 @@
 //! Numbers as the JSON transcoder stores them: a JSON number or a numeric string converted to
 //! the field's schema type with protojson's (and the oracle's) rules.
 
-use super::scan::{POW10, digit_run, fold_digits};
-use super::{Number, Parsed, Parser, R};
-use crate::proto::schema::Kind;
+use super::super::bson;
+use super::scan::{POW10, fold_run};
+use super::{Key, Number, Parsed, Parser, R};
+use crate::proto::schema::{Field, Kind, Message};
 
 /// A numeric value in its stored type (floats already widened).
 pub(super) enum Value {
@@ -76,13 +77,17 @@ pub(super) fn from_str(kind: Kind, s: &str) -> Option<Value> {
 }
 
 impl Parser<'_, '_> {
-    /// A number token at the current position, checked against JSON's grammar.
+    /// A number token at the current position, checked against JSON's grammar, its digits
+    /// folded into the mantissa as they are scanned: scanning a token and then folding over
+    /// its digits read every number twice, and numbers are most of a frame's bytes.
     pub(super) fn number(&mut self) -> R<Number> {
         let b = self.b;
         let start = self.i;
         let negative = b.get(start) == Some(&b'-');
         let mut i = start + usize::from(negative);
         let digits_at = i;
+        // Wraps past 19 digits; `digits` says when it did (then the exact path below redoes it).
+        let mut mantissa: u64 = 0;
         match b.get(i) {
             Some(b'0') => {
                 i += 1;
@@ -91,7 +96,7 @@ impl Parser<'_, '_> {
                     return Err(self.syntax("invalid number"));
                 }
             }
-            Some(b'1'..=b'9') => i = digit_run(b, i + 1),
+            Some(b'1'..=b'9') => (i, mantissa) = fold_run(b, i, 0),
             None => {
                 self.i = i;
                 return Err(self.syntax("EOF while parsing a value"));
@@ -105,7 +110,7 @@ impl Parser<'_, '_> {
         let mut frac = (i, i);
         if b.get(i) == Some(&b'.') {
             let from = i + 1;
-            i = digit_run(b, from);
+            (i, mantissa) = fold_run(b, from, mantissa);
             if i == from {
                 self.i = i;
                 return Err(self.syntax("invalid number"));
@@ -123,35 +128,34 @@ impl Parser<'_, '_> {
                 i += 1;
             }
             let from = i;
-            i = digit_run(b, from);
+            // Saturates far outside the fast path's range; such a token goes to `str::parse`.
+            while let Some(&d @ b'0'..=b'9') = b.get(i) {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 32);
+                i += 1;
+            }
             if i == from {
                 self.i = (i + 1).min(b.len());
                 return Err(self.syntax("invalid number"));
-            }
-            // Saturates far outside the fast path's range; such a token goes to `str::parse`.
-            for &d in &b[from..i] {
-                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 32);
             }
             if exp_negative {
                 exp = -exp;
             }
         }
         self.i = i;
-        let (int, frac) = (&b[digits_at..int_end], &b[frac.0..frac.1]);
-        let integer = frac.is_empty() && !has_exp;
+        let frac_len = frac.1 - frac.0;
+        let integer = frac_len == 0 && !has_exp;
         // At most 19 digits fit a u64 whatever they are; longer tokens take the exact path.
-        let (mantissa, exact) = if int.len() + frac.len() <= 19 {
-            let m = frac
-                .iter()
-                .fold(fold_digits(int), |m, &d| m * 10 + u64::from(d - b'0'));
-            (m, true)
+        let exact = if int_end - digits_at + frac_len <= 19 {
+            true
         } else {
+            let (int, frac) = (&b[digits_at..int_end], &b[frac.0..frac.1]);
             let m = int.iter().chain(frac).try_fold(0u64, |m, &d| {
                 m.checked_mul(10)?.checked_add(u64::from(d - b'0'))
             });
-            (m.unwrap_or(0), m.is_some())
+            mantissa = m.unwrap_or(0);
+            m.is_some()
         };
-        let exp10 = exp - frac.len() as i64;
+        let exp10 = exp - frac_len as i64;
         let fast = (exact && mantissa <= 1 << 53 && (-22..=22).contains(&exp10))
             .then_some((mantissa, exp10 as i32));
         Ok(Number {
@@ -161,6 +165,103 @@ impl Parser<'_, '_> {
             magnitude: (integer && exact).then_some(mantissa),
             negative,
         })
+    }
+
+    /// A numeric field: a JSON number, or a string holding one (protojson allows both).
+    pub(super) fn number_value(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+        kind: Kind,
+        key: Key,
+        singular: bool,
+    ) -> R<()> {
+        let value = match self.peek() {
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                let parsed = self.parsed(n)?;
+                convert(kind, parsed)
+            }
+            Some(b'"') => {
+                self.i += 1;
+                let text = self.text()?;
+                let s = unsafe { std::str::from_utf8_unchecked(self.key_bytes(text)) };
+                from_str(kind, s)
+            }
+            _ => return self.mismatch("a number or a string holding one", Some(field)),
+        };
+        let Some(value) = value else {
+            return Err(self.schema("number out of the field's range", Some(field)));
+        };
+        match value {
+            Value::I32(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::INT32, key);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            Value::U32(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::INT64, key);
+                    self.out.extend_from_slice(&i64::from(v).to_le_bytes());
+                }
+            }
+            Value::I64(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::STRING, key);
+                    bson::decimal_string(self.out, v < 0, v.unsigned_abs());
+                }
+            }
+            Value::U64(v) => {
+                if v != 0 || !singular {
+                    self.header(bson::STRING, key);
+                    bson::decimal_string(self.out, false, v);
+                }
+            }
+            Value::F64(v) => {
+                self.deferred.non_finite(v, msg, field, parent);
+                if v != 0.0 || !singular {
+                    self.header(bson::DOUBLE, key);
+                    self.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The elements of a repeated double or float field, after its `[`; returns how many.
+    /// Number elements take a loop of their own (the lists of 3-4 coordinates are most of a
+    /// frame's values, and each went through the general per-element dispatch); anything else
+    /// (a string such as `"NaN"`, a wrong type) takes the general path, so errors are its own.
+    pub(super) fn float_list(
+        &mut self,
+        msg: &'static Message,
+        field: &'static Field,
+        parent: Option<&'static Field>,
+    ) -> R<u32> {
+        let mut i = 0u32;
+        while self.next_element(i == 0)? {
+            if let Some(b'-' | b'0'..=b'9') = self.peek() {
+                let n = self.number()?;
+                // A double is the token's correctly rounded value whatever serde_json's type
+                // for it; a float is rounded from that type, as `convert` does.
+                let v = match field.kind {
+                    Kind::Double => self.f64_of(n)?,
+                    kind => match convert(kind, self.parsed(n)?) {
+                        Some(Value::F64(v)) => v,
+                        _ => unreachable!("floats convert to doubles"),
+                    },
+                };
+                self.deferred.non_finite(v, msg, field, parent);
+                bson::index_header(self.out, bson::DOUBLE, i);
+                self.out.extend_from_slice(&v.to_le_bytes());
+            } else {
+                self.value(msg, field, parent, Key::Index(i), false)?;
+            }
+            i += 1;
+        }
+        Ok(i)
     }
 
     /// The number as a double, correctly rounded (as serde_json's `float_roundtrip` parses);
