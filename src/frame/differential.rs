@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::{Encoding, EventDocument, FrameError, decode, decode_document};
 
 mod bounds;
+mod protobuf_bounds;
 use crate::ids::{NodeId, UserId};
 use crate::proto::schema;
 use crate::synth::{self, MatchGenerator, Profile};
