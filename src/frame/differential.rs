@@ -22,6 +22,7 @@ use super::{Encoding, EventDocument, FrameError, decode, decode_document};
 mod bounds;
 mod keys;
 mod numbers;
+mod protobuf_bounds;
 use crate::ids::{NodeId, UserId};
 use crate::proto::schema;
 use crate::synth::{self, MatchGenerator, Profile};

@@ -116,6 +116,43 @@ fn check_protobuf(body: &[u8]) -> Result<(), LimitError> {
     }
 }
 
+/// A protobuf body shorter than this cannot hold more than [`MAX_MESSAGES`] messages, so the
+/// pre-scan cannot refuse it for that: every message the scan counts is a distinct
+/// length-delimited field whose key and length take at least two bytes of the body that no
+/// other counted message's key or length uses (a nested message's are inside its parent's
+/// payload, but not in the parent's own key or length). So `count ≤ len / 2`, and more than
+/// `MAX_MESSAGES` needs at least `2 * (MAX_MESSAGES + 1)` bytes.
+pub const PROTOBUF_FEW_MESSAGES_BYTES: usize = 2 * (MAX_MESSAGES + 1);
+
+/// The fewest bytes a length-delimited payload the pre-scan reads at `depth` (the top body is
+/// at depth 1) must have to nest too deep ([`LimitError::TooDeep`]): at depth `MAX_DEPTH` the
+/// scan refuses a field whose payload is a non-empty message, which takes key + length + a
+/// field of at least two bytes = 4; each level above adds a key and a length (2 bytes). A
+/// payload read past `MAX_DEPTH` is refused when it is a non-empty message itself (2 bytes).
+pub(crate) const fn min_too_deep_len(depth: usize) -> usize {
+    if depth > MAX_DEPTH {
+        2
+    } else {
+        4 + 2 * (MAX_DEPTH - depth)
+    }
+}
+
+/// Whether the pre-scan, reading `payload` (a length-delimited field's bytes) at `depth`,
+/// would find it nested too deep: the same verdict `check` reaches for this payload, so a
+/// decoder that reads the body with the schema (and so knows which payloads are strings,
+/// packed scalars or unknown fields the scan would still look into) can ask it of those
+/// payloads only, and skip the whole-body scan when none is (see [`super::decode_document`]).
+/// Most payloads are shorter than the fewest bytes that can nest that deep: one comparison.
+pub(crate) fn payload_too_deep(payload: &[u8], depth: usize) -> bool {
+    if payload.len() < min_too_deep_len(depth) {
+        return false;
+    }
+    if depth > MAX_DEPTH {
+        return is_flat_message(payload);
+    }
+    matches!(scan_message(payload, depth), Err(LimitError::TooDeep))
+}
+
 fn varint(buf: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
@@ -230,5 +267,36 @@ mod tests {
         assert_eq!(check_protobuf(&[0xff]), Ok(()));
         let string = [&[0x1a, 0x80, 0x80, 0x04][..], &[b'p'; 65536]].concat();
         assert_eq!(check_protobuf(&string), Ok(()));
+    }
+
+    /// `payload_too_deep`'s length bound is exact: the shortest payload that nests too deep at
+    /// each depth is refused by the whole-body scan, and one byte less cannot be.
+    #[test]
+    fn too_deep_length_bound_is_exact() {
+        for depth in 1..=MAX_DEPTH + 1 {
+            // The shortest too-deep payload read at `depth`: a chain of empty-keyed fields
+            // down to depth MAX_DEPTH, whose field holds a 2-byte message (`08 00`).
+            let mut payload = vec![0x08, 0x00];
+            if depth <= MAX_DEPTH {
+                for _ in depth..=MAX_DEPTH {
+                    let mut outer = vec![0x0a, u8::try_from(payload.len()).unwrap()];
+                    outer.extend(&payload);
+                    payload = outer;
+                }
+            }
+            assert_eq!(payload.len(), min_too_deep_len(depth), "depth {depth}");
+            assert!(payload_too_deep(&payload, depth), "depth {depth}");
+            // The same payload as the body's field at `depth - 1`: the whole scan agrees.
+            if depth >= 2 {
+                let mut body = vec![0x0a, u8::try_from(payload.len()).unwrap()];
+                body.extend(&payload);
+                assert_eq!(scan_message(&body, depth - 1), Err(LimitError::TooDeep));
+            }
+            assert!(!payload_too_deep(&payload[..payload.len() - 1], depth));
+            // One level shallower fits.
+            if depth <= MAX_DEPTH {
+                assert!(!payload_too_deep(&payload[2..], depth), "depth {depth}");
+            }
+        }
     }
 }

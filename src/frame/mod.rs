@@ -188,11 +188,11 @@ pub fn decode_document(
 ) -> Result<Ingested, FrameError> {
     // The same bounds as the oracle's (hardening's pre-scan), so both refuse the same bodies.
     // The JSON transcoder counts them in its own pass and stops where the pre-scan would; the
-    // pre-scan then runs only on a refused body, whose verdict it decides as it does for the
-    // oracle (a bound the body exceeds wins over any other error).
-    if encoding == Encoding::Protobuf {
-        limits::check(body, encoding)?;
-    }
+    // protobuf one proves, as it reads, that the pre-scan cannot refuse the body (a small
+    // body, no payload the scan reads without the schema that could nest too deep) or says
+    // the scan must run. The pre-scan then runs only on a refused body or an unproven one,
+    // whose verdict it decides as it does for the oracle (a bound the body exceeds wins over
+    // any other error).
     let result = BUFFERS.with(|buffers| {
         let mut buffers = buffers.borrow_mut();
         let (scratch, data) = &mut *buffers;
@@ -201,16 +201,21 @@ pub fn decode_document(
             Encoding::Json => transcode::json(body, data, scratch),
             Encoding::Protobuf => transcode::protobuf(body, data, scratch),
         };
-        let result = result.map(|t| Ingested {
-            doc: EventDocument::assemble(t.session, node, user, t.timestamp, received_at, data),
-            unknown_fields: t.unknown_fields,
+        let result = result.and_then(|t| {
+            if t.prescan {
+                limits::check(body, encoding)?;
+            }
+            Ok(Ingested {
+                doc: EventDocument::assemble(t.session, node, user, t.timestamp, received_at, data),
+                unknown_fields: t.unknown_fields,
+            })
         });
         if data.capacity() > KEEP_BUFFER_BYTES {
             *data = Vec::new();
         }
         result
     });
-    if result.is_err() && encoding == Encoding::Json {
+    if result.is_err() {
         limits::check(body, encoding)?;
     }
     result

@@ -32,6 +32,9 @@ pub struct Transcoded {
     pub timestamp: Option<(i64, i32)>,
     /// JSON fields the schema does not know (skipped, as protojson receivers must).
     pub unknown_fields: u32,
+    /// Whether the body might exceed a bound of [`super::limits`] all the same, so the pre-scan
+    /// must decide (protobuf only: see `protobuf::transcode`; the JSON transcoder counts them).
+    pub prescan: bool,
 }
 
 /// An element written in the current document: its sort key (the field's index in the
@@ -103,6 +106,7 @@ impl Deferred {
             session,
             timestamp: self.timestamp,
             unknown_fields: self.unknown_fields,
+            prescan: false,
         })
     }
 
@@ -164,8 +168,10 @@ pub(super) fn protobuf(
     scratch: &mut Scratch,
 ) -> Result<Transcoded, FrameError> {
     let mut deferred = Deferred::default();
-    protobuf::transcode(body, out, scratch, &mut deferred)?;
-    deferred.finish(scratch)
+    let prescan = protobuf::transcode(body, out, scratch, &mut deferred)?;
+    deferred
+        .finish(scratch)
+        .map(|t| Transcoded { prescan, ..t })
 }
 
 /// Puts the elements of the document being written (`entries`, whose bytes are contiguous in

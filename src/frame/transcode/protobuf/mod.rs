@@ -8,15 +8,24 @@
 //! means in protobuf. Everything prost would decode is validated (varints, lengths, UTF-8, wire
 //! types, group nesting), including values a later occurrence replaces.
 
+mod values;
+mod wire;
+
 use super::bson;
-use super::{Deferred, Scratch, enum_known, enum_label, write_timestamp};
-use crate::frame::{FrameError, WireError};
+use super::{Deferred, Scratch, write_timestamp};
+use crate::frame::limits::{self, MAX_DEPTH};
 use crate::proto::schema::{self, Cardinality, Field, Kind, Message, WireType};
+use values::{Elem, scalar};
+use wire::{
+    R, RECURSION_LIMIT, accepts_wire, err, key, key_of, nested, skip_group, value_range, varint,
+};
 
-/// prost's recursion limit (nested messages and groups).
-const RECURSION_LIMIT: u32 = 100;
-
-type R<T> = Result<T, FrameError>;
+/// The depth the limits pre-scan reads the fields of a message at, from prost's recursion
+/// budget left for them (the frame's fields: budget `RECURSION_LIMIT`, depth 1; each nested
+/// message, timestamp or map entry one less budget, one more depth).
+fn prescan_depth(limit: u32) -> usize {
+    1 + (RECURSION_LIMIT - limit) as usize
+}
 
 /// Where one field of the message being written occurs in the input.
 #[derive(Debug, Clone, Copy)]
@@ -46,18 +55,22 @@ struct Decoder<'a, 's> {
     out: &'s mut Vec<u8>,
     scratch: &'s mut Scratch,
     deferred: &'s mut Deferred,
+    /// Whether the limits pre-scan must run after all (see [`transcode`]).
+    prescan: bool,
 }
 
-fn err(what: &'static str) -> FrameError {
-    FrameError::Wire(WireError(what))
-}
-
+/// Transcodes `body`; `Ok(true)` when the limits pre-scan ([`limits::check`]) must still run
+/// on it, because it might refuse the body. It cannot when the body is shorter than
+/// [`limits::PROTOBUF_FEW_MESSAGES_BYTES`] and no payload the scan would look into without the
+/// schema (strings, packed scalars, unknown fields: the message fields are read here at the
+/// same depths as the scan reads them) nests too deep ([`limits::payload_too_deep`]), which is
+/// what an honest frame is: so the second pass over the body is skipped.
 pub(super) fn transcode(
     body: &[u8],
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
     deferred: &mut Deferred,
-) -> R<()> {
+) -> R<bool> {
     scratch.wire.clear();
     scratch.session_id.clear();
     let mut d = Decoder {
@@ -65,121 +78,15 @@ pub(super) fn transcode(
         out,
         scratch,
         deferred,
+        prescan: body.len() >= limits::PROTOBUF_FEW_MESSAGES_BYTES,
     };
     d.message(
         schema::frame(),
         Segments::One(0, body.len()),
         None,
         RECURSION_LIMIT,
-    )
-}
-
-/// A varint at `*at`, with prost's rules (at most 10 bytes, no overflow past 64 bits).
-#[inline]
-fn varint(b: &[u8], at: &mut usize) -> R<u64> {
-    let mut value = 0u64;
-    for count in 0..10 {
-        let Some(&byte) = b.get(*at) else {
-            return Err(err("invalid varint"));
-        };
-        *at += 1;
-        value |= u64::from(byte & 0x7f) << (count * 7);
-        if byte < 0x80 {
-            if count == 9 && byte >= 0x02 {
-                return Err(err("invalid varint"));
-            }
-            return Ok(value);
-        }
-    }
-    Err(err("invalid varint"))
-}
-
-fn wire_type(v: u64) -> R<u8> {
-    match v & 7 {
-        w @ 0..=5 => Ok(w as u8),
-        _ => Err(err("invalid wire type")),
-    }
-}
-
-/// The value's bytes after a key of wire type `wire` at `*at` (advanced past them).
-fn value_range(b: &[u8], at: &mut usize, wire: u8) -> R<(usize, usize)> {
-    let start = *at;
-    let len = match wire {
-        0 => {
-            varint(b, at)?;
-            return Ok((start, *at));
-        }
-        1 => 8,
-        5 => 4,
-        2 => {
-            let len = varint(b, at)?;
-            let start = *at;
-            if len > (b.len() - start) as u64 {
-                return Err(err("buffer underflow"));
-            }
-            *at += len as usize;
-            return Ok((start, *at));
-        }
-        _ => unreachable!("groups are skipped by the caller"),
-    };
-    if len > b.len() - start {
-        return Err(err("buffer underflow"));
-    }
-    *at += len;
-    Ok((start, *at))
-}
-
-/// Skips a group started with `tag` (its end group included), as prost's `skip_field` does.
-fn skip_group(b: &[u8], at: &mut usize, tag: u32, limit: u32) -> R<()> {
-    if limit == 0 {
-        return Err(err("recursion limit reached"));
-    }
-    loop {
-        let (inner, wire) = key(b, at)?;
-        match wire {
-            4 if inner == tag => return Ok(()),
-            4 => return Err(err("unexpected end group tag")),
-            3 => skip_group(b, at, inner, limit - 1)?,
-            w => {
-                if limit - 1 == 0 {
-                    return Err(err("recursion limit reached"));
-                }
-                value_range(b, at, w)?;
-            }
-        }
-    }
-}
-
-/// The budget for the fields of a message nested in a field with budget `limit`.
-fn nested(limit: u32) -> R<u32> {
-    limit
-        .checked_sub(1)
-        .filter(|_| limit > 0)
-        .ok_or_else(|| err("recursion limit reached"))
-}
-
-/// A field key: (field number, wire type).
-#[inline]
-fn key(b: &[u8], at: &mut usize) -> R<(u32, u8)> {
-    let k = varint(b, at)?;
-    if k > u64::from(u32::MAX) {
-        return Err(err("invalid key"));
-    }
-    let wire = wire_type(k)?;
-    let tag = (k as u32) >> 3;
-    if tag == 0 {
-        return Err(err("invalid tag value: 0"));
-    }
-    Ok((tag, wire))
-}
-
-/// The wire type a field's value may arrive with (a packable repeated field also as `Len`).
-fn accepts_wire(field: &Field, wire: u8) -> bool {
-    let expected = field.kind.wire_type() as u8;
-    wire == expected
-        || (field.cardinality == Cardinality::Repeated
-            && field.kind.is_packable()
-            && wire == WireType::Len as u8)
+    )?;
+    Ok(d.prescan)
 }
 
 impl<'a> Decoder<'a, '_> {
@@ -187,6 +94,25 @@ impl<'a> Decoder<'a, '_> {
     #[inline]
     fn body(&self) -> &'a [u8] {
         self.b
+    }
+
+    /// Notes a length-delimited payload this decoder does not read as a message, which the
+    /// pre-scan reads at `depth`: when it might nest too deep there, the pre-scan runs.
+    /// `deep_len` is [`limits::min_too_deep_len`] of `depth`, computed once per message by the
+    /// caller: most payloads are shorter, and cost one comparison here.
+    #[inline]
+    fn opaque_payload(&mut self, start: usize, end: usize, depth: usize, deep_len: usize) {
+        if end - start >= deep_len {
+            self.long_opaque_payload(start, end, depth);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn long_opaque_payload(&mut self, start: usize, end: usize, depth: usize) {
+        if !self.prescan && limits::payload_too_deep(&self.b[start..end], depth) {
+            self.prescan = true;
+        }
     }
 
     /// Notes every field of the message in `segs`, then writes the document in schema order.
@@ -199,6 +125,10 @@ impl<'a> Decoder<'a, '_> {
         limit: u32,
     ) -> R<()> {
         let base = self.scratch.wire.len();
+        if prescan_depth(limit) >= MAX_DEPTH {
+            // Never for this schema (it nests ~7 deep); the pre-scan decides.
+            self.prescan = true;
+        }
         match segs {
             Segments::One(a, b) => self.scan(msg, a, b, limit)?,
             Segments::Merged(first, last) => {
@@ -300,6 +230,9 @@ impl<'a> Decoder<'a, '_> {
         let b = &self.body()[..end];
         let mut at = start;
         let mut hint = 0usize;
+        // The depth the pre-scan reads this message's length-delimited values at.
+        let depth = prescan_depth(limit) + 1;
+        let deep_len = limits::min_too_deep_len(depth);
         while at < end {
             let (tag, wire) = key(b, &mut at)?;
             let idx = msg.field_index_by_number_after(tag, hint);
@@ -314,7 +247,10 @@ impl<'a> Decoder<'a, '_> {
                 return Err(err("unexpected end group tag"));
             }
             let Some(idx) = idx else {
-                value_range(b, &mut at, wire)?;
+                let (vs, ve) = value_range(b, &mut at, wire)?;
+                if wire == 2 {
+                    self.opaque_payload(vs, ve, depth, deep_len);
+                }
                 continue;
             };
             hint = idx + 1;
@@ -323,6 +259,14 @@ impl<'a> Decoder<'a, '_> {
                 return Err(err("invalid wire type"));
             }
             let (vs, ve) = value_range(b, &mut at, wire)?;
+            if wire == 2
+                && !matches!(
+                    field.kind,
+                    Kind::Message(_) | Kind::Timestamp | Kind::Map(_)
+                )
+            {
+                self.opaque_payload(vs, ve, depth, deep_len);
+            }
             if let Kind::String = field.kind
                 && std::str::from_utf8(&self.b[vs..ve]).is_err()
             {
@@ -370,6 +314,10 @@ impl<'a> Decoder<'a, '_> {
                                 nested(limit)?,
                             )?;
                             n += 1;
+                        }
+                        Kind::Double | Kind::Float if o.wire == WireType::Len as u8 => {
+                            let range = (o.start as usize, o.end as usize);
+                            self.packed_floats(msg, field, parent, range, &mut n)?;
                         }
                         kind if o.wire == WireType::Len as u8 && kind.is_packable() => {
                             let mut at = o.start as usize;
@@ -446,6 +394,9 @@ impl<'a> Decoder<'a, '_> {
     fn timestamp(&mut self, from: usize, to: usize, limit: u32) -> R<(i64, i32)> {
         let limit = nested(limit)?;
         let (mut seconds, mut nanos) = (0i64, 0i32);
+        // The depth the pre-scan reads this message's length-delimited values at.
+        let depth = prescan_depth(limit) + 1;
+        let deep_len = limits::min_too_deep_len(depth);
         for k in from..to {
             let o = self.scratch.wire[k];
             let b = &self.body()[..o.end as usize];
@@ -465,7 +416,10 @@ impl<'a> Decoder<'a, '_> {
                     (_, 3) => skip_group(b, &mut at, tag, limit)?,
                     (_, 4) => return Err(err("unexpected end group tag")),
                     (_, w) => {
-                        value_range(b, &mut at, w)?;
+                        let (vs, ve) = value_range(b, &mut at, w)?;
+                        if w == 2 {
+                            self.opaque_payload(vs, ve, depth, deep_len);
+                        }
                     }
                 }
             }
@@ -477,6 +431,9 @@ impl<'a> Decoder<'a, '_> {
     fn map(&mut self, field: &'static Field, from: usize, to: usize, limit: u32) -> R<()> {
         let limit = nested(limit)?;
         let mut items = std::mem::take(&mut self.scratch.map);
+        // The depth the pre-scan reads this message's length-delimited values at.
+        let depth = prescan_depth(limit) + 1;
+        let deep_len = limits::min_too_deep_len(depth);
         items.clear();
         for k in from..to {
             let o = self.scratch.wire[k];
@@ -488,6 +445,7 @@ impl<'a> Decoder<'a, '_> {
                 match (tag, wire) {
                     (1 | 2, 2) => {
                         let r = value_range(b, &mut at, 2)?;
+                        self.opaque_payload(r.0, r.1, depth, deep_len);
                         if std::str::from_utf8(&b[r.0..r.1]).is_err() {
                             return Err(err("invalid string value: data is not UTF-8 encoded"));
                         }
@@ -501,7 +459,10 @@ impl<'a> Decoder<'a, '_> {
                     (_, 3) => skip_group(b, &mut at, tag, limit)?,
                     (_, 4) => return Err(err("unexpected end group tag")),
                     (_, w) => {
-                        value_range(b, &mut at, w)?;
+                        let (vs, ve) = value_range(b, &mut at, w)?;
+                        if w == 2 {
+                            self.opaque_payload(vs, ve, depth, deep_len);
+                        }
                     }
                 }
             }
@@ -526,127 +487,4 @@ impl<'a> Decoder<'a, '_> {
         self.scratch.map = items;
         Ok(())
     }
-
-    fn scalar(
-        &mut self,
-        msg: &'static Message,
-        field: &'static Field,
-        parent: Option<&'static Field>,
-        v: Scalar,
-        key: Elem,
-        singular: bool,
-    ) {
-        let header = |out: &mut Vec<u8>, kind: u8| match key {
-            Elem::Name(k) => bson::header(out, kind, k),
-            Elem::Index(i) => bson::index_header(out, kind, i),
-        };
-        match v {
-            Scalar::I32(v) => {
-                if v != 0 || !singular {
-                    header(self.out, bson::INT32);
-                    self.out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            Scalar::U32(v) => {
-                if v != 0 || !singular {
-                    header(self.out, bson::INT64);
-                    self.out.extend_from_slice(&i64::from(v).to_le_bytes());
-                }
-            }
-            Scalar::I64(v) => {
-                if v != 0 || !singular {
-                    header(self.out, bson::STRING);
-                    bson::decimal_string(self.out, v < 0, v.unsigned_abs());
-                }
-            }
-            Scalar::U64(v) => {
-                if v != 0 || !singular {
-                    header(self.out, bson::STRING);
-                    bson::decimal_string(self.out, false, v);
-                }
-            }
-            Scalar::F64(v) => {
-                self.deferred.non_finite(v, msg, field, parent);
-                if v != 0.0 || !singular {
-                    header(self.out, bson::DOUBLE);
-                    self.out.extend_from_slice(&v.to_le_bytes());
-                }
-            }
-            Scalar::Bool(v) => {
-                if v || !singular {
-                    header(self.out, bson::BOOLEAN);
-                    self.out.push(u8::from(v));
-                }
-            }
-            Scalar::Enum(e, v) => {
-                if !enum_known(e, v) {
-                    self.deferred.out_of_range(enum_label(msg, field));
-                }
-                if v != 0 || !singular {
-                    header(self.out, bson::STRING);
-                    bson::string(self.out, e.name(v).unwrap_or_default().as_bytes());
-                }
-            }
-        }
-    }
-}
-
-/// `key` under another name where a local `key` variable shadows it.
-#[inline]
-fn key_of(b: &[u8], at: &mut usize) -> R<(u32, u8)> {
-    key(b, at)
-}
-
-#[derive(Clone, Copy)]
-enum Elem {
-    Name(&'static [u8]),
-    Index(u32),
-}
-
-enum Scalar {
-    I32(i32),
-    U32(u32),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    Bool(bool),
-    Enum(&'static schema::Enum, i32),
-}
-
-/// One scalar value of `kind` at `*at`, decoded as prost does (32-bit varints truncate).
-fn scalar(b: &[u8], at: &mut usize, kind: Kind) -> R<Scalar> {
-    let fixed = |at: &mut usize, n: usize| -> R<[u8; 8]> {
-        let Some(bytes) = b.get(*at..*at + n) else {
-            return Err(err("buffer underflow"));
-        };
-        let mut v = [0u8; 8];
-        v[..n].copy_from_slice(bytes);
-        *at += n;
-        Ok(v)
-    };
-    Ok(match kind {
-        Kind::Int32 => Scalar::I32(varint(b, at)? as i32),
-        Kind::UInt32 => Scalar::U32(varint(b, at)? as u32),
-        Kind::Int64 => Scalar::I64(varint(b, at)? as i64),
-        Kind::UInt64 => Scalar::U64(varint(b, at)?),
-        Kind::SInt32 => {
-            let n = varint(b, at)? as u32;
-            Scalar::I32(((n >> 1) as i32) ^ (-((n & 1) as i32)))
-        }
-        Kind::SInt64 => {
-            let n = varint(b, at)?;
-            Scalar::I64(((n >> 1) as i64) ^ (-((n & 1) as i64)))
-        }
-        Kind::Bool => Scalar::Bool(varint(b, at)? != 0),
-        Kind::Enum(e) => Scalar::Enum(e, varint(b, at)? as i32),
-        Kind::Fixed32 => Scalar::U32(u32::from_le_bytes(fixed(at, 4)?[..4].try_into().unwrap())),
-        Kind::SFixed32 => Scalar::I32(i32::from_le_bytes(fixed(at, 4)?[..4].try_into().unwrap())),
-        Kind::Float => Scalar::F64(f64::from(f32::from_le_bytes(
-            fixed(at, 4)?[..4].try_into().unwrap(),
-        ))),
-        Kind::Fixed64 => Scalar::U64(u64::from_le_bytes(fixed(at, 8)?)),
-        Kind::SFixed64 => Scalar::I64(i64::from_le_bytes(fixed(at, 8)?)),
-        Kind::Double => Scalar::F64(f64::from_le_bytes(fixed(at, 8)?)),
-        _ => return Err(err("not a scalar")),
-    })
 }
