@@ -240,11 +240,18 @@ async fn metric(base: &str, series: &str) -> f64 {
 /// in-flight bound fills, and the service stops reading it, so the replies are never buffered
 /// without bound. A reply that cannot be written within the idle timeout ends the connection;
 /// the service goes on serving others.
+///
+/// Once the stream is stalled its reader has nothing to hand the writer, so what finds the
+/// full socket is the writer's next ping, which cannot be written within the idle timeout. With
+/// the default 54 s ping interval that took ~110 s here (the second ping), and the 120 s bound
+/// below failed on a busy machine; the ping interval is set short so the drop follows the stall
+/// by seconds, and the bound is about the mechanism, not the machine's speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_replies_is_stalled_then_dropped() {
     let idle = Duration::from_secs(2);
     let app = spawn_app_with(Backend::Embedded, |c| {
         c.ws_idle_timeout = idle;
+        c.ws_ping_interval = Duration::from_secs(1);
         c.ws_max_in_flight = 8;
     })
     .await;

@@ -112,7 +112,14 @@ impl Queue {
     /// bytes, or is closed, whichever comes first. Returns at once if that already holds. The
     /// caller then drains with [`Queue::try_recv`]; another writer may have been quicker, so
     /// what it finds is not guaranteed.
+    ///
+    /// Either need is capped at half the queue's own bound: a writer that waited for more than
+    /// the queue may hold (a batch bound at or above the queue's, as small test and edge
+    /// configurations have) would sleep through its linger while sends are refused as full.
+    /// A recv loop drained the queue as items came; this keeps at least half of it free.
     pub(super) fn wait_filled(&self, docs: usize, bytes: usize, deadline: Instant) {
+        let docs = docs.min((self.capacity / 2).max(1));
+        let bytes = bytes.min((self.max_bytes / 2).max(1));
         let filled = || self.is_closed() || self.len() >= docs || self.bytes() >= bytes;
         let fill = &self.fill;
         let mut guard = fill.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,6 +308,29 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         q.try_send(request()).unwrap();
         assert!(waiter.join().unwrap() < LONG / 2);
+    }
+
+    #[test]
+    fn a_need_beyond_the_queue_wakes_at_half_of_it() {
+        // Capacity 4: a writer wanting 500 items is woken once 2 are queued, not after its
+        // linger with the queue full and refusing.
+        let q = Arc::new(Queue::new(4, 1 << 30));
+        let waiter = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                q.wait_filled(500, usize::MAX, started + LONG);
+                (started.elapsed(), q.len())
+            })
+        };
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(20));
+            q.try_send(request()).unwrap();
+        }
+        let (took, len) = waiter.join().unwrap();
+        println!("woken after {took:?} with {len} queued (capacity 4)");
+        assert!(took < LONG / 2, "{took:?}");
+        assert_eq!(len, 2);
     }
 
     #[test]

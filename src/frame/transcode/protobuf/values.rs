@@ -21,7 +21,7 @@ impl Decoder<'_, '_> {
     ) -> R<()> {
         let bytes = &self.body()[start..end];
         let width = if let Kind::Double = field.kind { 8 } else { 4 };
-        if bytes.len() % width != 0 {
+        if !bytes.len().is_multiple_of(width) {
             return Err(err("buffer underflow"));
         }
         // Per value: type byte, index key (≤ 10 digits) and NUL, 8 bytes.
