@@ -16,6 +16,10 @@
 //!
 //! # Results
 //!
+//! The latest before/after figures (instructions per frame from callgrind, CPU side by side)
+//! are in `loadtest/BENCHMARKS.md`, newest section last; the table below is the a8cdb4a
+//! baseline, kept for the history of the decoder.
+//!
 //! At commit a8cdb4a (pbjson's number reader already replaced, c3f771d), 2 shared cores with a
 //! load average of 5-7 from other builds, so absolute times are inflated and vary by ±20% run
 //! to run; `Ir` (instructions per frame from `valgrind --tool=callgrind` on the bench binary
